@@ -1,0 +1,139 @@
+"""Benchmark the cost model and CPU training speed.
+
+1. Analytic cost vs fvcore: configs per second and agreement on random configs.
+2. Forward+backward samples/s on CPU per family at matched FLOPs (~1e7 FLOPs/sample).
+
+    python benchmarks/cost_bench.py [--configs 40] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+
+import torch
+
+from mixers import ModelConfig, analytic_cost, build_model, capped_criteo_cardinalities, list_mixers
+from planner.profiling import example_inputs, measure_flops
+
+MATCHED_FLOPS = 1e7
+SCHEMA = {"num_dense": 13, "cardinalities": capped_criteo_cardinalities(1000), "embed_dim": 16}
+
+
+def random_config(family: str, rng: random.Random) -> ModelConfig:
+    t = rng.choice([4, 8, 16])
+    d = rng.choice([16, 32, 64])
+    knobs: dict[str, int] = {}
+    if family == "rankmixer":
+        d = max(d, t) // t * t
+        knobs["heads"] = t
+    elif family in ("unimixer", "unimixing_lite", "attention"):
+        knobs["heads"] = rng.choice([1, 2, 4])
+    if family == "unimixing_lite":
+        knobs |= {"rank": rng.randint(1, t * knobs["heads"]), "bases": rng.randint(1, 4)}
+    if family == "wukong":
+        knobs["rank"] = rng.randint(2, 16)
+    return ModelConfig(family=family, n_tokens=t, d_model=d, depth=rng.randint(1, 3), **knobs, **SCHEMA)
+
+
+def matched_config(family: str) -> ModelConfig:
+    """T = 16, depth 2, the d_model whose FLOPs are closest to MATCHED_FLOPS."""
+    knobs = {
+        "rankmixer": {"heads": 16},
+        "unimixer": {"heads": 4},
+        "unimixing_lite": {"heads": 4, "rank": 16, "bases": 4},
+        "attention": {"heads": 4},
+        "wukong": {"rank": 16},
+    }[family]
+    step = 16
+    candidates = [
+        ModelConfig(family=family, n_tokens=16, d_model=d, depth=2, ffn_ratio=2, **knobs, **SCHEMA)
+        for d in range(step, 513, step)
+    ]
+    return min(candidates, key=lambda c: abs(analytic_cost(c).flops - MATCHED_FLOPS))
+
+
+def bench_cost(n_configs: int) -> list[dict]:
+    rows = []
+    for family in list_mixers():
+        rng = random.Random(family)
+        configs = [random_config(family, rng) for _ in range(n_configs)]
+        start = time.perf_counter()
+        analytic = [analytic_cost(c) for c in configs]
+        analytic_s = time.perf_counter() - start
+        start = time.perf_counter()
+        measured = [measure_flops(build_model(c)) for c in configs]
+        fvcore_s = time.perf_counter() - start
+        exact = sum(a.flops == m[0] and a.step_flops == m[1] for a, m in zip(analytic, measured, strict=True))
+        rows.append(
+            {
+                "family": family,
+                "configs": n_configs,
+                "analytic_configs_per_s": n_configs / analytic_s,
+                "fvcore_configs_per_s": n_configs / fvcore_s,
+                "speedup": fvcore_s / analytic_s,
+                "exact_matches": exact,
+            }
+        )
+    return rows
+
+
+def bench_training(batch_size: int = 1024, steps: int = 10) -> list[dict]:
+    torch.set_num_threads(max(torch.get_num_threads(), 1))
+    rows = []
+    for family in list_mixers():
+        config = matched_config(family)
+        model = build_model(config)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        dense, sparse = example_inputs(config, batch_size)
+        labels = torch.randint(0, 2, (batch_size,)).float()
+        for step in range(steps + 2):  # two warm-up steps
+            if step == 2:
+                start = time.perf_counter()
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(model(dense, sparse), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        elapsed = time.perf_counter() - start
+        cost = analytic_cost(config)
+        rows.append(
+            {
+                "family": family,
+                "d_model": config.d_model,
+                "flops_per_sample": cost.flops,
+                "params_dense": cost.params_dense,
+                "train_samples_per_s": steps * batch_size / elapsed,
+                "achieved_gflops_per_s": 3 * cost.flops * steps * batch_size / elapsed / 1e9,
+            }
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", type=int, default=40)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    cost_rows, train_rows = bench_cost(args.configs), bench_training()
+    if args.json:
+        print(json.dumps({"cost": cost_rows, "training": train_rows}, indent=2))
+        return
+    print(f"{'family':<16}{'analytic cfg/s':>16}{'fvcore cfg/s':>14}{'speedup':>10}{'exact':>8}")
+    for r in cost_rows:
+        print(
+            f"{r['family']:<16}{r['analytic_configs_per_s']:>16,.0f}{r['fvcore_configs_per_s']:>14.1f}"
+            f"{r['speedup']:>10,.0f}{r['exact_matches']:>5}/{r['configs']}"
+        )
+    print()
+    print(f"{'family':<16}{'D':>5}{'FLOPs/sample':>14}{'dense params':>14}{'train samples/s':>17}{'GFLOP/s':>9}")
+    for r in train_rows:
+        print(
+            f"{r['family']:<16}{r['d_model']:>5}{r['flops_per_sample']:>14,}{r['params_dense']:>14,}"
+            f"{r['train_samples_per_s']:>17,.0f}{r['achieved_gflops_per_s']:>9.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

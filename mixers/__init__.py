@@ -1,0 +1,42 @@
+"""The UniMixer model zoo: a registry of ranking-model families built from one config.
+
+>>> from mixers import ModelConfig, build_model, list_mixers
+>>> list_mixers()
+['attention', 'rankmixer', 'unimixer', 'unimixing_lite', 'wukong']
+"""
+
+from __future__ import annotations
+
+# Importing the family modules registers them.
+from mixers import attention, rankmixer, unimixer, wukong  # noqa: F401
+from mixers.config import (
+    CRITEO_CARDINALITIES,
+    CRITEO_NUM_DENSE,
+    ModelConfig,
+    capped_criteo_cardinalities,
+    load_config,
+    save_config,
+)
+from mixers.cost import AnalyticCost, analytic_cost
+from mixers.errors import ConfigError, PlanError
+from mixers.model import RankingModel, build_model
+from mixers.registry import MixerFamily, get_family, list_mixers, register
+
+__all__ = [
+    "CRITEO_CARDINALITIES",
+    "CRITEO_NUM_DENSE",
+    "AnalyticCost",
+    "ConfigError",
+    "MixerFamily",
+    "ModelConfig",
+    "PlanError",
+    "RankingModel",
+    "analytic_cost",
+    "build_model",
+    "capped_criteo_cardinalities",
+    "get_family",
+    "list_mixers",
+    "load_config",
+    "register",
+    "save_config",
+]

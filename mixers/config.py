@@ -1,0 +1,162 @@
+"""The typed, frozen model configuration and its YAML/JSON round trip.
+
+A :class:`ModelConfig` is everything needed to rebuild one architecture exactly: the
+family and its knobs, and the input schema that sizes the embedding tables.
+Family-specific rules live with the family (see ``registry``); this module checks the
+rules every family shares.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mixers.errors import ConfigError
+
+# The Criteo Kaggle schema: 13 integer fields and the raw cardinalities of C1..C26
+# (full data, no frequency threshold; see shared/data/README.md).
+CRITEO_NUM_DENSE = 13
+CRITEO_CARDINALITIES: tuple[int, ...] = (
+    1460, 583, 10131227, 2202608, 305, 24, 12517, 633, 3, 93145, 5683, 8351593, 3194,
+    27, 14992, 5461306, 10, 5652, 2173, 4, 7046547, 18, 15, 286181, 105, 142572,
+)  # fmt: skip
+
+
+def capped_criteo_cardinalities(cap: int) -> tuple[int, ...]:
+    """Criteo's cardinalities with each table capped at ``cap`` rows (hashing beyond)."""
+    if cap < 1:
+        raise ConfigError("vocab_cap", cap, "must be >= 1")
+    return tuple(min(c, cap) for c in CRITEO_CARDINALITIES)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One UniMixer-family ranking model.
+
+    Knobs: ``n_tokens`` T, ``d_model`` D, ``heads`` H, ``rank`` r, ``bases`` b,
+    ``depth`` M (number of blocks) and ``ffn_ratio`` k (per-token FFN hidden = k*D).
+    A knob a family does not use must stay ``None``, so that one architecture has
+    exactly one config. Input schema: ``num_dense`` dense fields, one embedding table
+    per categorical field with ``cardinalities[i]`` rows, all of width ``embed_dim``.
+    """
+
+    family: str
+    n_tokens: int
+    d_model: int
+    depth: int
+    ffn_ratio: int = 2
+    heads: int | None = None
+    rank: int | None = None
+    bases: int | None = None
+    num_dense: int = CRITEO_NUM_DENSE
+    cardinalities: tuple[int, ...] = field(default_factory=lambda: capped_criteo_cardinalities(10_000))
+    embed_dim: int = 16
+    sinkhorn_iters: int = 20
+    tau_start: float = 1.0
+    tau_end: float = 0.05
+
+    def __post_init__(self) -> None:
+        # YAML/JSON give lists; the frozen config must stay hashable.
+        object.__setattr__(self, "cardinalities", tuple(self.cardinalities))
+        self._check_shared_rules()
+        from mixers.registry import get_family  # late: registry imports the families
+
+        get_family(self.family).validate(self)
+
+    def _check_shared_rules(self) -> None:
+        for name in ("n_tokens", "d_model", "depth", "ffn_ratio", "embed_dim", "sinkhorn_iters"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(name, value, "must be an integer >= 1")
+        for name in ("heads", "rank", "bases"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ConfigError(name, value, "must be an integer >= 1 (or unset)")
+        if not isinstance(self.num_dense, int) or self.num_dense < 0:
+            raise ConfigError("num_dense", self.num_dense, "must be an integer >= 0")
+        if any(not isinstance(c, int) or c < 1 for c in self.cardinalities):
+            raise ConfigError("cardinalities", list(self.cardinalities), "every table needs >= 1 row")
+        if self.num_dense + len(self.cardinalities) == 0:
+            raise ConfigError("num_dense", self.num_dense, "the schema has no field at all")
+        for name in ("tau_start", "tau_end"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ConfigError(name, value, "must be a finite number > 0")
+        if self.tau_end > self.tau_start:
+            raise ConfigError("tau_end", self.tau_end, f"must be <= tau_start={self.tau_start}")
+
+    # Derived sizes, named as in DESIGN.md section 2.
+    @property
+    def num_fields(self) -> int:
+        return self.num_dense + len(self.cardinalities)
+
+    @property
+    def chunk_width(self) -> int:
+        """Width d of each of the T chunks of the concatenated embeddings (zero-padded)."""
+        return -(-self.num_fields * self.embed_dim // self.n_tokens)
+
+    @property
+    def flat_width(self) -> int:
+        """L = T * D."""
+        return self.n_tokens * self.d_model
+
+    @property
+    def ffn_hidden(self) -> int:
+        return self.ffn_ratio * self.d_model
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["cardinalities"] = list(self.cardinalities)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        if not isinstance(data, dict):
+            raise ConfigError("config", type(data).__name__, "must be a mapping of field names to values")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(unknown[0], data[unknown[0]], f"unknown field; allowed: {', '.join(sorted(known))}")
+        missing = [n for n in ("family", "n_tokens", "d_model", "depth") if n not in data]
+        if missing:
+            raise ConfigError(missing[0], None, "is required")
+        return cls(**data)
+
+
+def save_config(config: ModelConfig, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
+    """Write ``config`` as YAML or JSON (by suffix). ``extra`` keys sit beside ``model``."""
+    path = Path(path)
+    document: dict[str, Any] = {"model": config.to_dict(), **(extra or {})}
+    if path.suffix.lower() == ".json":
+        path.write_text(json.dumps(document, indent=2) + "\n")
+    else:
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def load_config(path: str | Path) -> ModelConfig:
+    """Load a config written by :func:`save_config`, or a bare mapping of model fields."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError("config file", str(path), "does not exist") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as err:
+        raise ConfigError("config file", str(path), f"cannot be read ({type(err).__name__})") from None
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError("config file", str(path), f"is not valid YAML/JSON: {first_line}") from None
+    if isinstance(data, dict) and isinstance(data.get("model"), dict):
+        data = data["model"]
+    return ModelConfig.from_dict(data)

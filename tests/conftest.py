@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from mixers import ConfigError, ModelConfig
+
+SHARED_CRITEO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "criteo"
+
+SMALL_SCHEMA = {"num_dense": 3, "cardinalities": (11, 5, 7, 2), "embed_dim": 4}
+
+# One small valid config per family, for contract tests.
+FAMILY_EXAMPLES: dict[str, dict] = {
+    "rankmixer": {"n_tokens": 4, "d_model": 8, "heads": 4},
+    "unimixer": {"n_tokens": 4, "d_model": 8, "heads": 2},
+    "unimixing_lite": {"n_tokens": 4, "d_model": 8, "heads": 2, "rank": 3, "bases": 2},
+    "attention": {"n_tokens": 4, "d_model": 8, "heads": 2},
+    "wukong": {"n_tokens": 5, "d_model": 8, "rank": 3},
+}
+
+
+def small_config(family: str, **overrides) -> ModelConfig:
+    fields = {"family": family, "depth": 2, "ffn_ratio": 2, **SMALL_SCHEMA, **FAMILY_EXAMPLES[family], **overrides}
+    return ModelConfig(**fields)
+
+
+def random_config(family: str, rng: random.Random) -> ModelConfig:
+    """A random valid config of ``family`` (retries until the family's rules accept it)."""
+    while True:
+        t = rng.randint(2, 8)
+        d = rng.choice([4, 6, 8, 12, 16])
+        fields = {
+            "family": family,
+            "n_tokens": t,
+            "d_model": d,
+            "depth": rng.randint(1, 3),
+            "ffn_ratio": rng.randint(1, 3),
+            "num_dense": rng.randint(0, 4),
+            "cardinalities": tuple(rng.randint(1, 20) for _ in range(rng.randint(1, 5))),
+            "embed_dim": rng.randint(1, 6),
+        }
+        if family == "rankmixer":
+            fields["heads"] = t
+        elif family in ("unimixer", "unimixing_lite", "attention"):
+            fields["heads"] = rng.choice([h for h in range(1, d + 1) if d % h == 0])
+        if family == "unimixing_lite":
+            fields["rank"] = rng.randint(1, t * fields["heads"])
+            fields["bases"] = rng.randint(1, 4)
+        if family == "wukong":
+            fields["rank"] = rng.randint(1, 6)
+        try:
+            return ModelConfig(**fields)
+        except ConfigError:
+            continue
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_torch():
+    torch.manual_seed(0)
+    yield
