@@ -139,7 +139,7 @@ def save_config(config: ModelConfig, path: str | Path, extra: dict[str, Any] | N
     if path.suffix.lower() == ".json":
         path.write_text(json.dumps(document, indent=2) + "\n")
     else:
-        path.write_text(yaml.safe_dump(document, sort_keys=False))
+        path.write_text(yaml.safe_dump(document, sort_keys=False, default_flow_style=None))
     return path
 
 

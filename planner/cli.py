@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,13 +20,19 @@ from planner.data import DataSpec, load_data
 from planner.formatting import format_count, format_flops
 from planner.progress import progress_bar
 
+if TYPE_CHECKING:
+    from planner.plan import PlanOutcome
+    from planner.plan_config import PlanConfig
+
 DEFAULT_SYNTHETIC_SAMPLES = 100_000
 
 app = typer.Typer(
     name="unimixer-plan",
-    help="Size UniMixer ranking models for a serving budget.",
+    help=(
+        "Size UniMixer ranking models for a serving budget. Without a subcommand it plans, e.g. "
+        "unimixer-plan --flops 2e9 --dataset criteo"
+    ),
     add_completion=False,
-    no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
 
@@ -40,7 +46,169 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
+# Options shared by several commands.
 ConfigPath = Annotated[Path, typer.Argument(help="Model config (YAML or JSON), e.g. examples/unimixing_lite.yaml.")]
+DatasetOption = Annotated[str, typer.Option(help="Dataset schema: criteo (or describe your own with --schema).")]
+DataOption = Annotated[
+    Path | None,
+    typer.Option(help="Real data file (TSV/CSV, plain or gzip). Omit for the synthetic generator of the schema."),
+]
+SchemaOption = Annotated[Path | None, typer.Option(help="YAML schema of your own table (label, dense, categorical).")]
+MinCountOption = Annotated[int, typer.Option(help="Categorical values rarer than this in training map to OOV.")]
+HashOption = Annotated[int | None, typer.Option(help="Hash categorical values into this many ids instead.")]
+MaxRowsOption = Annotated[int | None, typer.Option(help="Read at most this many rows of --data.")]
+SeedOption = Annotated[int, typer.Option(help="Seed for data generation, initialisation and search.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+
+
+def data_spec(
+    dataset: str,
+    data: Path | None,
+    schema: Path | None,
+    seed: int,
+    min_count: int = 10,
+    hash_buckets: int | None = None,
+    max_rows: int | None = None,
+) -> DataSpec:
+    return DataSpec(
+        dataset=dataset,
+        path=str(data) if data else None,
+        schema_path=str(schema) if schema else None,
+        min_count=min_count,
+        hash_buckets=hash_buckets,
+        max_rows=max_rows,
+        seed=seed,
+    )
+
+
+@app.callback(invoke_without_command=True)
+def plan(
+    ctx: typer.Context,
+    flops: Annotated[float | None, typer.Option(help="Budget: forward FLOPs per sample (2 per multiply-add).")] = None,
+    latency_ms: Annotated[
+        float | None, typer.Option(help="Budget: forward latency in ms at --batch-size on --device.")
+    ] = None,
+    params: Annotated[float | None, typer.Option(help="Budget: dense parameters (embeddings excluded).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Batch size of the latency budget.")] = 256,
+    device: Annotated[str, typer.Option(help="Device of the latency budget: cpu, cuda or cuda:N.")] = "cpu",
+    dataset: DatasetOption = "criteo",
+    data: DataOption = None,
+    schema: SchemaOption = None,
+    families: Annotated[
+        list[str] | None, typer.Option("--families", help="A family to search (repeat the option). Default: all.")
+    ] = None,
+    space: Annotated[
+        Path | None, typer.Option(help="Your own search space (format of search_spaces/default.yaml).")
+    ] = None,
+    trials: Annotated[int, typer.Option(help="Trials to run.")] = 24,
+    fidelity: Annotated[
+        str, typer.Option(help="Training samples per trial: quick (16k), standard (65k), full (262k), or a number.")
+    ] = "quick",
+    seed: SeedOption = 0,
+    out: Annotated[Path | None, typer.Option(help="Run folder. Default: runs/<UTC timestamp>.")] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Join this Ray cluster (host:port) instead of starting a local Ray.")
+    ] = None,
+    cpus_per_trial: Annotated[float, typer.Option(help="CPUs per trial.")] = 1.0,
+    gpus_per_trial: Annotated[float, typer.Option(help="GPUs per trial (trials train on cuda when > 0).")] = 0.0,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue the plan in this run folder; finished trials are kept.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray and Optuna logs.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Plan: search the model families under the budgets and choose a configuration."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with user_errors():
+        from planner.plan import default_run_dir
+        from planner.plan_config import Budget, PlanConfig, parse_fidelity
+        from planner.run_folder import RunFolder
+
+        if resume is not None:
+            plan_config = RunFolder(resume).load_plan()
+        else:
+            if flops is None and latency_ms is None and params is None:
+                typer.echo(ctx.get_help(), err=True)
+            plan_config = PlanConfig(
+                budget=Budget(flops=flops, params=params, latency_ms=latency_ms, batch_size=batch_size, device=device),
+                data=data_spec(dataset, data, schema, seed),
+                families=tuple(families or ()),
+                trials=trials,
+                fidelity=parse_fidelity(fidelity),
+                seed=seed,
+                out=str(out) if out else default_run_dir(),
+                space_path=str(space) if space else None,
+                ray_address=ray_address,
+                cpus_per_trial=cpus_per_trial,
+                gpus_per_trial=gpus_per_trial,
+                verbose=verbose,
+            )
+        outcome = run_with_progress(plan_config, resume=resume is not None)
+    if as_json:
+        typer.echo(json.dumps(outcome.summary))
+    else:
+        print_summary(outcome.summary)
+    if outcome.summary["interrupted"]:
+        typer.echo(
+            f"Interrupted after {outcome.summary['trials']} of {plan_config.trials} trials; nothing finished is lost. "
+            f"Continue with: unimixer-plan --resume {plan_config.out}",
+            err=True,
+        )
+        raise typer.Exit(130)
+    if outcome.chosen is None:
+        raise typer.Exit(1)
+
+
+def run_with_progress(plan_config: PlanConfig, resume: bool) -> PlanOutcome:
+    from planner.plan import run_plan
+
+    state = {"done": 0}
+
+    def on_start(data: Any, done: int, total: int) -> None:
+        state["done"] = done
+        typer.echo(f"data: {data.description}", err=True)
+        typer.echo(f"run folder: {plan_config.out} ({done} of {total} trials already done)", err=True)
+
+    with progress_bar("trials", plan_config.trials) as update:
+
+        def on_row(row: dict) -> None:
+            state["done"] += 1
+            update(state["done"])
+
+        return run_plan(plan_config, resume=resume, on_row=on_row, on_start=on_start)
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    statuses = ", ".join(f"{n} {s}" for s, n in summary["trials_by_status"].items() if n)
+    typer.echo(f"{summary['trials']} trials ({statuses}); Pareto set: {summary['pareto_size']} configurations")
+    chosen = summary["chosen"]
+    if chosen is None:
+        typer.echo("No trial reached full fidelity within the budgets: raise --trials or change --fidelity.")
+        return
+    model = chosen["model"]
+    knobs = ", ".join(
+        f"{k}={model[k]}"
+        for k in ("n_tokens", "d_model", "heads", "rank", "bases", "depth", "ffn_ratio")
+        if model[k] is not None
+    )
+    typer.echo(f"chosen: trial {chosen['trial_id']}, {model['family']} ({knobs})")
+    typer.echo(
+        f"  quality            : val logloss {chosen['val_logloss']:.4f}, val AUC {chosen['val_auc']:.4f} "
+        f"after {chosen['fidelity']:,} training samples"
+    )
+    budget = summary["budget"]
+    latency_name = f"latency @{chosen['batch_size']} {chosen['device']}"
+    for name, value, limit, key, fmt in (
+        ("FLOPs/sample", chosen["flops_fvcore"], budget["flops"], "flops", format_count),
+        ("dense params", chosen["params_dense"], budget["params"], "params", format_count),
+        (latency_name, chosen["latency_ms"], budget["latency_ms"], "latency_ms", lambda v: f"{v:.3f} ms"),
+    ):
+        if limit is None:
+            typer.echo(f"  {name:<19}: {fmt(value)}")
+        else:
+            typer.echo(f"  {name:<19}: {fmt(value)} of {fmt(limit)} ({chosen['margins'][key]:+.1%} margin)")
+    typer.echo(f"config: {Path(summary['run_dir']) / 'chosen.yaml'}")
 
 
 @app.command()
@@ -49,7 +217,7 @@ def profile(
     batch_size: Annotated[int, typer.Option(help="Batch size for latency and training FLOPs per batch.")] = 256,
     device: Annotated[str, typer.Option(help="Device for latency: cpu, cuda or cuda:N.")] = "cpu",
     latency: Annotated[bool, typer.Option("--latency", help="Also measure forward latency (eval mode).")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Count FLOPs (fvcore), parameters and optionally latency of one model config."""
     with user_errors():
@@ -76,33 +244,6 @@ def profile(
         typer.echo(f"{name:<{width}}  {value}")
 
 
-DatasetOption = Annotated[str, typer.Option(help="Dataset schema: criteo (or describe your own with --schema).")]
-DataOption = Annotated[
-    Path | None,
-    typer.Option(help="Real data file (TSV/CSV, plain or gzip). Omit for the synthetic generator of the schema."),
-]
-SchemaOption = Annotated[Path | None, typer.Option(help="YAML schema of your own table (label, dense, categorical).")]
-MinCountOption = Annotated[int, typer.Option(help="Categorical values rarer than this in training map to OOV.")]
-HashOption = Annotated[int | None, typer.Option(help="Hash categorical values into this many ids instead.")]
-MaxRowsOption = Annotated[int | None, typer.Option(help="Read at most this many rows of --data.")]
-SeedOption = Annotated[int, typer.Option(help="Seed for data generation, initialisation and order.")]
-
-
-def data_spec(
-    dataset: str, data: Path | None, schema: Path | None, min_count: int, hash_buckets: int | None,
-    max_rows: int | None, seed: int,
-) -> DataSpec:  # fmt: skip
-    return DataSpec(
-        dataset=dataset,
-        path=str(data) if data else None,
-        schema_path=str(schema) if schema else None,
-        min_count=min_count,
-        hash_buckets=hash_buckets,
-        max_rows=max_rows,
-        seed=seed,
-    )
-
-
 @app.command()
 def train(
     config: ConfigPath,
@@ -118,7 +259,7 @@ def train(
     hash_buckets: HashOption = None,
     max_rows: MaxRowsOption = None,
     seed: SeedOption = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a summary.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Train one model config and print validation AUC and logloss (the reference trainer)."""
     with user_errors():
@@ -131,7 +272,7 @@ def train(
             raise PlanError(f"--batch-size {batch_size}: must be >= 1")
         if not (learning_rate > 0 and math.isfinite(learning_rate)):
             raise PlanError(f"--learning-rate {learning_rate}: must be a finite number > 0")
-        spec = data_spec(dataset, data, schema, min_count, hash_buckets, max_rows, seed)
+        spec = data_spec(dataset, data, schema, seed, min_count, hash_buckets, max_rows)
         loaded = load_data(spec, train_rows=samples or DEFAULT_SYNTHETIC_SAMPLES)
         fidelity = samples or (DEFAULT_SYNTHETIC_SAMPLES if loaded.synthetic else len(loaded.train))
         if (model_config.num_dense, model_config.cardinalities) != (loaded.num_dense, loaded.cardinalities):
@@ -139,10 +280,9 @@ def train(
             model_config = model_config.replace(**loaded.schema)
             typer.echo("note: embedding tables resized to the data's schema", err=True)
         typer.echo(f"data: {loaded.description}", err=True)
+        settings = TrainSettings(batch_size=batch_size, learning_rate=learning_rate)
         with progress_bar(f"training {model_config.family}", fidelity) as update:
-            result = evaluate(model_config, loaded, fidelity, seed=seed,
-                              settings=TrainSettings(batch_size=batch_size, learning_rate=learning_rate),
-                              on_step=update)  # fmt: skip
+            result = evaluate(model_config, loaded, fidelity, seed=seed, settings=settings, on_step=update)
     if as_json:
         typer.echo(json.dumps({**result.to_dict(), "data": loaded.description, "config": model_config.to_dict()}))
     elif result.ok:
@@ -157,6 +297,21 @@ def train(
     if not result.ok:
         typer.echo(f"Training failed: {result.error}", err=True)
         raise typer.Exit(1)
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A plan's run folder.")],
+    out: Annotated[Path, typer.Option(help="File to write.")],
+    fmt: Annotated[str, typer.Option("--format", help="yaml | json | torchscript | onnx")] = "yaml",
+    trial: Annotated[int | None, typer.Option(help="Export this trial instead of the chosen one.")] = None,
+) -> None:
+    """Write the chosen (or any trial's) config for trainers, or the built module for serving."""
+    with user_errors():
+        from planner.export import export as run_export
+
+        written = run_export(run_dir, fmt, out, trial_id=trial)
+    typer.echo(f"wrote {written}")
 
 
 @app.command()

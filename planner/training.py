@@ -76,8 +76,9 @@ def check_schema(config: ModelConfig, data: CTRData) -> None:
 @torch.no_grad()
 def predict_logits(model: RankingModel, split: EncodedSplit, batch_size: int) -> torch.Tensor:
     model.eval()
+    device = next(model.parameters()).device
     out = [
-        model(split.dense[i : i + batch_size], split.sparse[i : i + batch_size])
+        model(split.dense[i : i + batch_size].to(device), split.sparse[i : i + batch_size].to(device)).cpu()
         for i in range(0, len(split), batch_size)
     ]
     return torch.cat(out)
@@ -97,6 +98,7 @@ def evaluate(
     checkpoints: tuple[int, ...] = (),
     reporter: Reporter | None = None,
     on_step: Callable[[int], None] | None = None,
+    device: str = "cpu",
 ) -> TrainResult:
     """Train ``config`` on ``fidelity`` samples of ``data.train`` (cycling over it in a
     seeded order when it is smaller), validating at each of ``checkpoints`` (sample
@@ -111,7 +113,7 @@ def evaluate(
     history: list[Checkpoint] = []
     try:
         torch.manual_seed(seed)
-        model = build_model(config)
+        model = build_model(config).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
         order_generator = torch.Generator().manual_seed(seed)
         order = torch.randperm(len(data.train), generator=order_generator)
@@ -129,8 +131,8 @@ def evaluate(
                 position = 0
             index = order[position : position + size]
             position += size
-            logits = model(data.train.dense[index], data.train.sparse[index])
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, data.train.labels[index])
+            logits = model(data.train.dense[index].to(device), data.train.sparse[index].to(device))
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, data.train.labels[index].to(device))
             if not torch.isfinite(loss):
                 return _failed(f"non-finite training loss at step {step}", samples, step, start, history)
             optimizer.zero_grad(set_to_none=True)

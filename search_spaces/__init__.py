@@ -1,0 +1,18 @@
+"""Search spaces per model family and their cost-aware Optuna parametrisation."""
+
+from __future__ import annotations
+
+from search_spaces.cost_aware import CostAwareSpace, Limits, smallest_config, solve_width
+from search_spaces.spaces import DEFAULT_SPACE_FILE, FamilySpace, IntRange, load_spaces, parse_spaces
+
+__all__ = [
+    "DEFAULT_SPACE_FILE",
+    "CostAwareSpace",
+    "FamilySpace",
+    "IntRange",
+    "Limits",
+    "load_spaces",
+    "parse_spaces",
+    "smallest_config",
+    "solve_width",
+]

@@ -1,0 +1,118 @@
+"""Export a run's chosen (or any trial's) configuration for trainers and serving.
+
+- yaml / json: the model config with the data schema, budget, metrics and versions;
+  ``mixers.build_model(mixers.load_config(path))`` rebuilds the identical architecture.
+- torchscript / onnx: the built module (eval mode, mixing matrices precomputed) with
+  freshly initialised weights seeded by the plan's seed: the serving graph of exactly
+  that architecture, for latency tests and serving integration, not trained weights
+  (the planner trains proxies, never the target model).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mixers import ModelConfig, PlanError, analytic_cost, build_model, save_config
+from planner.data import load_data
+from planner.plan import export_metadata, row_config
+from planner.profiling import example_inputs
+from planner.run_folder import RunFolder
+
+FORMATS = ("yaml", "json", "torchscript", "onnx")
+
+
+def select_trial(folder: RunFolder, trial_id: int | None) -> dict[str, Any]:
+    rows = folder.load_trials()
+    if trial_id is None:
+        try:
+            summary = json.loads(folder.summary_file.read_text())
+        except FileNotFoundError:
+            raise PlanError(f"{folder.path}: no summary.json; the plan has not finished (pass --trial ID)") from None
+        except json.JSONDecodeError:
+            raise PlanError(f"{folder.summary_file}: corrupt summary file") from None
+        if summary.get("chosen") is None:
+            raise PlanError(f"{folder.path}: the plan chose no configuration; pass --trial ID")
+        trial_id = summary["chosen"]["trial_id"]
+    matches = [r for r in rows if r["trial_id"] == trial_id]
+    if not matches or matches[0]["family"] in (None, ""):
+        known = sorted(r["trial_id"] for r in rows if r["family"])
+        raise PlanError(f"--trial {trial_id}: no such trial with a model in {folder.trials_file}; known: {known}")
+    return matches[0]
+
+
+def trial_config(folder: RunFolder, row: dict[str, Any]) -> ModelConfig:
+    plan = folder.load_plan()
+    data = load_data(plan.data, train_rows=16)  # the schema only: cardinalities come from the data
+    return row_config(row, {**data.schema, "embed_dim": plan.embed_dim})
+
+
+def export(run_dir: str | Path, fmt: str, out: str | Path, trial_id: int | None = None) -> Path:
+    if fmt not in FORMATS:
+        raise PlanError(f"--format {fmt!r}: allowed: {', '.join(FORMATS)}")
+    folder = RunFolder(Path(run_dir))
+    plan = folder.load_plan()
+    row = select_trial(folder, trial_id)
+    config = trial_config(folder, row)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt in ("yaml", "json"):
+        data = load_data(plan.data, train_rows=16)
+        measured = {
+            "trial_id": row["trial_id"],
+            "val_logloss": row["val_logloss"],
+            "val_auc": row["val_auc"],
+            "fidelity": row["fidelity"],
+            "flops_fvcore": analytic_cost(config).flops,
+            "params_dense": row["params_dense"],
+            "latency_ms": row["latency_ms"],
+        }
+        return save_config(config, out.with_suffix(f".{fmt}") if not out.suffix else out,
+                           extra={"trial_id": row["trial_id"], **export_metadata(plan, data, measured)})  # fmt: skip
+    torch.manual_seed(plan.seed)
+    model = build_model(config).eval()
+    inputs = example_inputs(config, batch_size=4)
+    with torch.no_grad():
+        model(*inputs)  # builds and caches the mixing matrices, so the graph carries them as constants
+    if fmt == "torchscript":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.jit.trace is deprecated in torch 2.13 but still works
+            traced = torch.jit.trace(model, inputs)
+        traced.save(str(out))
+        return out
+    return export_onnx(model, inputs, out)
+
+
+def export_onnx(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], out: Path) -> Path:
+    try:
+        import onnxscript  # noqa: F401  (the dynamo exporter needs it)
+    except ImportError:
+        raise PlanError("--format onnx: needs the onnx extras; run pip install 'unimixer-plan[export]'") from None
+    batch = torch.export.Dim("batch", min=1)
+    quiet = io.StringIO()
+    onnx_logger = logging.getLogger("torch.onnx")
+    previous = onnx_logger.level
+    onnx_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(quiet):
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                model,
+                inputs,
+                input_names=["dense", "sparse"],
+                output_names=["logits"],
+                dynamic_shapes=({0: batch}, {0: batch}),
+                dynamo=True,
+                verbose=False,
+            )
+            program.save(str(out))
+    finally:
+        onnx_logger.setLevel(previous)
+    return out

@@ -1,0 +1,122 @@
+"""The one typed, frozen plan configuration that flows from the CLI to search, training,
+report and export. It is written to plan.json and read back by ``--resume``."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from mixers import PlanError, list_mixers
+from planner.data import DataSpec
+from planner.training import TrainSettings
+
+# Training samples per candidate at full fidelity.
+FIDELITY_PRESETS = {"quick": 16_384, "standard": 65_536, "full": 262_144}
+
+
+def parse_fidelity(value: str) -> int:
+    if value in FIDELITY_PRESETS:
+        return FIDELITY_PRESETS[value]
+    try:
+        samples = int(float(value.replace("_", "")))
+    except ValueError:
+        samples = 0
+    if samples < 1_000:
+        allowed = " | ".join(FIDELITY_PRESETS)
+        raise PlanError(f"--fidelity {value!r}: use {allowed}, or a number of training samples >= 1000")
+    return samples
+
+
+def _positive_finite(option: str, value: float | None) -> None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise PlanError(f"{option} {value}: must be a finite number > 0")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Serving budgets; a candidate must meet every one that is set."""
+
+    flops: float | None = None  # forward FLOPs per sample
+    params: float | None = None  # dense parameters
+    latency_ms: float | None = None  # forward latency at batch_size on device
+    batch_size: int = 256
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.flops is None and self.params is None and self.latency_ms is None:
+            raise PlanError("no budget given: pass at least one of --flops, --params, --latency-ms")
+        _positive_finite("--flops", self.flops)
+        _positive_finite("--params", self.params)
+        _positive_finite("--latency-ms", self.latency_ms)
+        if self.batch_size < 1:
+            raise PlanError(f"--batch-size {self.batch_size}: must be >= 1")
+
+    def margins(self, flops: float, params: float, latency_ms: float | None) -> dict[str, float]:
+        """Share of each budget left unused (0.1 = 10 % under; negative = over)."""
+        out = {}
+        for name, limit, value in (("flops", self.flops, flops), ("params", self.params, params),
+                                   ("latency_ms", self.latency_ms, latency_ms)):  # fmt: skip
+            if limit is not None and value is not None:
+                out[name] = 1.0 - value / limit
+        return out
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    budget: Budget
+    data: DataSpec = field(default_factory=DataSpec)
+    families: tuple[str, ...] = ()  # empty = every family of the search space
+    trials: int = 24
+    fidelity: int = FIDELITY_PRESETS["quick"]
+    seed: int = 0
+    out: str = "runs"
+    embed_dim: int = 16
+    space_path: str | None = None
+    ray_address: str | None = None
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    train: TrainSettings = field(default_factory=TrainSettings)
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = [f for f in self.families if f not in list_mixers()]
+        if unknown:
+            raise PlanError(f"--families {unknown[0]!r}: unknown; allowed: {', '.join(list_mixers())}")
+        if self.trials < 1:
+            raise PlanError(f"--trials {self.trials}: must be >= 1")
+        if self.cpus_per_trial <= 0:
+            raise PlanError(f"--cpus-per-trial {self.cpus_per_trial}: must be > 0")
+        if self.gpus_per_trial < 0:
+            raise PlanError(f"--gpus-per-trial {self.gpus_per_trial}: must be >= 0")
+        if self.embed_dim < 1:
+            raise PlanError(f"--embed-dim {self.embed_dim}: must be >= 1")
+
+    @property
+    def objectives(self) -> tuple[tuple[str, str], ...]:
+        """(column, direction) of the Pareto objectives: quality and FLOPs, plus each other budget."""
+        objectives = [("val_logloss", "min"), ("flops", "min")]
+        if self.budget.params is not None:
+            objectives.append(("params_dense", "min"))
+        if self.budget.latency_ms is not None:
+            objectives.append(("latency_ms", "min"))
+        return tuple(objectives)
+
+    @property
+    def asha_milestones(self) -> tuple[int, ...]:
+        """Sample counts where ASHA compares trials (reduction factor 3): fidelity/9, fidelity/3."""
+        return (self.fidelity // 9, self.fidelity // 3)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PlanConfig:
+        data = dict(data)
+        return cls(
+            budget=Budget(**data.pop("budget")),
+            data=DataSpec(**data.pop("data")),
+            families=tuple(data.pop("families")),
+            train=TrainSettings(**data.pop("train")),
+            **data,
+        )

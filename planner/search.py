@@ -1,0 +1,276 @@
+"""Multi-objective, budget-constrained search: Ray Tune drives trials, Optuna (TPE) proposes.
+
+- The space is cost-aware (``search_spaces.CostAwareSpace``): every proposal fits the
+  analytic budgets, and one that cannot is flagged and never trained.
+- Objectives: validation logloss and FLOPs, both minimised. Budgets are Optuna constraints.
+- Multi-objective successive halving (``planner.pareto_asha``) stops trials that are
+  dominated on (logloss, FLOPs) at an early rung; a stopped trial reaches Optuna as
+  PRUNED (not as a COMPLETE trial with a low-fidelity value) and trials.csv records the
+  fidelity it reached. Only full-fidelity trials enter the Pareto set.
+- Each finished trial is appended to trials.csv at once, so an interruption loses nothing
+  finished; the Optuna study lives in optuna.db for --resume.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import ray
+import torch
+from optuna.trial import TrialState
+from ray import tune
+from ray.tune.search.optuna import OptunaSearch
+
+from mixers import ModelConfig, analytic_cost
+from planner.data import CTRData
+from planner.pareto_asha import ParetoASHA
+from planner.plan_config import PlanConfig
+from planner.profiling import measure_latency_ms
+from planner.run_folder import KNOB_COLUMNS, RunFolder
+from planner.training import evaluate
+from search_spaces import CostAwareSpace, FamilySpace, Limits
+
+STUDY_NAME = "plan"
+OBJECTIVES = ["val_logloss", "flops"]
+
+
+def baseline_logloss(labels: torch.Tensor) -> float:
+    """Logloss of predicting the base rate: the quality of a model that learned nothing."""
+    p = float(labels.double().mean().clamp(1e-7, 1 - 1e-7))
+    return -(p * math.log(p) + (1 - p) * math.log(1 - p))
+
+
+class PlanSearch(OptunaSearch):
+    """OptunaSearch that tells Optuna what really happened to a trial.
+
+    ASHA-stopped -> PRUNED; failed -> FAIL; not trained because a measured budget
+    (latency) is broken -> COMPLETE with the base-rate logloss and a violated constraint,
+    so that constrained TPE learns to avoid that region.
+    """
+
+    def __init__(self, *args: Any, full_fidelity: int, latency_budget: float | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.full_fidelity = full_fidelity
+        self.latency_budget = latency_budget
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        ot_trial = self._ot_trials[trial_id]
+        result = result or {}
+        latency = result.get("latency_ms")
+        if self.latency_budget is not None and latency is not None and math.isfinite(latency):
+            ot_trial.set_constraint("latency", latency - self.latency_budget)
+        else:
+            ot_trial.set_constraint("latency", -1.0)
+        status = result.get("status")
+        try:
+            if (
+                error
+                or status in (None, "failed")
+                or (status == "infeasible" and not math.isfinite(result.get("flops", math.nan)))
+            ):
+                self._ot_study.tell(ot_trial, state=TrialState.FAIL)
+            elif status == "infeasible":
+                self._ot_study.tell(ot_trial, [result["val_logloss"], result["flops"]])
+            elif result.get("samples", 0) < self.full_fidelity:
+                self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
+            else:
+                self._ot_study.tell(ot_trial, [result[m] for m in OBJECTIVES])
+        except (ValueError, RuntimeError) as err:  # a trial Optuna already finished (resume edge cases)
+            logging.getLogger(__name__).debug("optuna tell failed: %s", err)
+        self._completed_trials.add(trial_id)
+
+
+def architecture_key(model: dict[str, Any], fidelity: int, seed: int) -> str:
+    text = json.dumps({"model": model, "fidelity": fidelity, "seed": seed}, sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def run_trial(config: dict[str, Any], data: CTRData, plan: dict[str, Any]) -> None:
+    """The Tune trainable: one candidate, reported at ASHA milestones and at the end."""
+    settings = PlanConfig.from_dict(plan)
+    torch.set_num_threads(max(1, int(settings.cpus_per_trial)))
+    device = "cuda" if settings.gpus_per_trial > 0 and torch.cuda.is_available() else "cpu"
+    if config["model"] is None:  # no valid width for the sampled knobs
+        tune.report({"status": "infeasible", "samples": 0, "flops": float("nan"), "params_dense": float("nan"),
+                     "latency_ms": float("nan"), "val_logloss": float("nan"), "val_auc": float("nan"),
+                     "wall_time_s": 0.0, "error": "no valid d_model for these knobs"})  # fmt: skip
+        return
+    model = ModelConfig.from_dict(config["model"])
+    cost = analytic_cost(model)
+    base = {"flops": cost.flops, "params_dense": cost.params_dense, "latency_ms": float("nan")}
+    budget = settings.budget
+    if budget.latency_ms is not None:
+        from mixers import build_model
+
+        base["latency_ms"] = measure_latency_ms(build_model(model), budget.batch_size, torch.device(device), 0.2)
+    over_latency = budget.latency_ms is not None and base["latency_ms"] > budget.latency_ms
+    if not config["feasible"] or over_latency:
+        tune.report({**base, "status": "infeasible", "samples": 0, "val_logloss": baseline_logloss(data.val.labels),
+                     "val_auc": float("nan"), "wall_time_s": 0.0, "error": None})  # fmt: skip
+        return
+    cache = Path(config["cache_dir"]) / f"{architecture_key(config['model'], settings.fidelity, settings.seed)}.json"
+    if cache.exists():  # the same architecture already trained in this run: reuse, do not retrain
+        tune.report({**base, **json.loads(cache.read_text())})
+        return
+
+    def report_checkpoint(checkpoint) -> None:
+        tune.report({**base, "status": "running", "samples": checkpoint.samples, "val_logloss": checkpoint.val_logloss,
+                     "val_auc": checkpoint.val_auc, "wall_time_s": float("nan"), "error": None})  # fmt: skip
+
+    result = evaluate(model, data, settings.fidelity, seed=settings.seed, settings=settings.train,
+                      checkpoints=settings.asha_milestones, reporter=report_checkpoint, device=device)  # fmt: skip
+    final = {"status": result.status, "samples": result.samples, "val_logloss": result.val_logloss,
+             "val_auc": result.val_auc, "wall_time_s": result.wall_time_s, "error": result.error}  # fmt: skip
+    if result.ok:
+        cache.write_text(json.dumps(final))
+    tune.report({**base, **final})
+
+
+class TrialRecorder(tune.Callback):
+    """Appends one trials.csv row as each trial ends (finished, stopped by ASHA, failed)."""
+
+    def __init__(self, folder: RunFolder, full_fidelity: int, on_row: Callable[[dict], None]) -> None:
+        self.folder = folder
+        self.full_fidelity = full_fidelity
+        self.on_row = on_row
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._record(trial, errored=False)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._record(trial, errored=True)
+
+    def _record(self, trial: Any, errored: bool) -> None:
+        result = trial.last_result or {}
+        model = trial.config.get("model") or {}
+        status = result.get("status", "failed")
+        if errored:
+            status = "failed"
+        elif status in ("running", "ok") and result.get("samples", 0) < self.full_fidelity:
+            status = "stopped"
+        row = {
+            "trial_id": trial.config.get("trial_number"),
+            "family": model.get("family"),
+            **{k: model.get(k) for k in KNOB_COLUMNS},
+            "fidelity": result.get("samples", 0),
+            "status": status,
+            "val_logloss": result.get("val_logloss") if status != "infeasible" else None,
+            "val_auc": result.get("val_auc"),
+            "flops": result.get("flops"),
+            "params_dense": result.get("params_dense"),
+            "latency_ms": result.get("latency_ms"),
+            "wall_time_s": result.get("wall_time_s"),
+            "error": result.get("error") or ("the trial raised an error (run with --verbose)" if errored else None),
+        }
+        self.folder.append_trial(row)
+        self.on_row(row)
+
+
+@dataclass
+class RayRuntime:
+    """A Ray connection this plan started (and so must stop), or joined."""
+
+    started_here: bool
+    temp_dir: str | None
+
+    def shutdown(self) -> None:
+        ray.shutdown()
+        if self.temp_dir:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def start_ray(address: str | None, verbose: bool) -> RayRuntime:
+    level = logging.INFO if verbose else logging.ERROR
+    if ray.is_initialized():
+        return RayRuntime(started_here=False, temp_dir=None)
+    if address:
+        ray.init(address=address, log_to_driver=verbose, logging_level=level, configure_logging=True)
+        return RayRuntime(started_here=False, temp_dir=None)
+    # Short path: Ray's Unix sockets must fit in 107 characters.
+    temp_dir = tempfile.mkdtemp(prefix="ump-ray-", dir="/tmp" if Path("/tmp").is_dir() else None)
+    ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=verbose,
+             logging_level=level, _temp_dir=temp_dir)  # fmt: skip
+    return RayRuntime(started_here=True, temp_dir=temp_dir)
+
+
+def mark_interrupted_trials_failed(storage_url: str) -> None:
+    """Trials left RUNNING by an interrupted run can never finish; tell Optuna so."""
+    try:
+        study = optuna.load_study(study_name=STUDY_NAME, storage=storage_url)
+    except KeyError:
+        return
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+
+
+def run_search(
+    plan: PlanConfig,
+    folder: RunFolder,
+    data: CTRData,
+    spaces: dict[str, FamilySpace],
+    ceiling_flops: float,
+    n_trials: int,
+    attempt: int,
+    on_row: Callable[[dict], None],
+) -> None:
+    optuna.logging.set_verbosity(optuna.logging.INFO if plan.verbose else optuna.logging.WARNING)
+    runtime = start_ray(plan.ray_address, plan.verbose)
+    try:
+        mark_interrupted_trials_failed(folder.optuna_url)
+        schema = {**data.schema, "embed_dim": plan.embed_dim}
+        space = CostAwareSpace(
+            spaces, Limits(flops=plan.budget.flops, params=plan.budget.params), ceiling_flops, schema
+        )
+        search = PlanSearch(
+            space=space,
+            metric=OBJECTIVES,
+            mode=["min", "min"],
+            sampler=optuna.samplers.TPESampler(seed=plan.seed + 1000 * attempt),
+            storage=optuna.storages.RDBStorage(folder.optuna_url),
+            study_name=STUDY_NAME,
+            full_fidelity=plan.fidelity,
+            latency_budget=plan.budget.latency_ms,
+        )
+        scheduler = ParetoASHA(
+            time_attr="samples", objectives=("val_logloss", "flops"), milestones=plan.asha_milestones
+        )
+        cpus = ray.cluster_resources().get("CPU", 1)
+        trainable = tune.with_resources(
+            tune.with_parameters(run_trial, data=data, plan=plan.to_dict()),
+            {"cpu": plan.cpus_per_trial, "gpu": plan.gpus_per_trial},
+        )
+        tuner = tune.Tuner(
+            trainable,
+            param_space={"cache_dir": str(folder.cache_dir.resolve())},
+            tune_config=tune.TuneConfig(
+                search_alg=search,
+                scheduler=scheduler,
+                num_samples=n_trials,
+                max_concurrent_trials=max(1, int(cpus // plan.cpus_per_trial)),
+                reuse_actors=True,
+            ),
+            run_config=tune.RunConfig(
+                name=f"search-{attempt}",
+                storage_path=str((folder.path / "ray").resolve()),
+                verbose=1 if plan.verbose else 0,
+                callbacks=[TrialRecorder(folder, plan.fidelity, on_row)],
+                failure_config=tune.FailureConfig(max_failures=0),
+            ),
+        )
+        tuner.fit()
+    finally:
+        if runtime.started_here:
+            runtime.shutdown()

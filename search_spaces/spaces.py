@@ -1,0 +1,90 @@
+"""Declarative search spaces: one per family, read from YAML (the default or a user's file)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mixers import PlanError, get_family, list_mixers
+
+DEFAULT_SPACE_FILE = Path(__file__).with_name("default.yaml")
+SAMPLED_KNOBS = ("n_tokens", "heads", "rank", "bases", "depth", "ffn_ratio")
+D_MULTIPLE = 8  # d_model is a multiple of lcm(8, heads): SIMD-friendly and valid for every family
+
+
+@dataclass(frozen=True)
+class IntRange:
+    low: int
+    high: int
+    log: bool = False
+
+
+Domain = tuple[int, ...] | IntRange
+
+
+@dataclass(frozen=True)
+class FamilySpace:
+    family: str
+    knobs: dict[str, Domain]  # the sampled knobs of this family (heads of rankmixer follows n_tokens)
+    d_model: IntRange
+
+    def smallest(self, knob: str) -> int:
+        domain = self.knobs[knob]
+        return domain.low if isinstance(domain, IntRange) else min(domain)
+
+    def __hash__(self) -> int:
+        return hash((self.family, tuple(sorted(self.knobs.items())), self.d_model))
+
+
+def _domain(source: str, family: str, knob: str, value: Any) -> Domain:
+    where = f"{source}: {family}.{knob}"
+    if isinstance(value, list) and value and all(isinstance(v, int) and v >= 1 for v in value):
+        return tuple(sorted(set(value)))
+    if isinstance(value, dict) and set(value) <= {"low", "high", "log"}:
+        low, high = value.get("low"), value.get("high")
+        if isinstance(low, int) and isinstance(high, int) and 1 <= low <= high:
+            return IntRange(low, high, bool(value.get("log", False)))
+    raise PlanError(f"{where}={value!r}: must be a list of integers >= 1 or {{low, high[, log]}} with 1 <= low <= high")
+
+
+def parse_spaces(data: Any, source: str) -> dict[str, FamilySpace]:
+    if not isinstance(data, dict) or not data:
+        raise PlanError(f"{source}: a search space file maps family names to their knobs")
+    spaces = {}
+    for family, knobs in data.items():
+        if family not in list_mixers():
+            raise PlanError(f"{source}: family {family!r} is unknown; registered: {', '.join(list_mixers())}")
+        if not isinstance(knobs, dict):
+            raise PlanError(f"{source}: {family} must map knobs to domains")
+        allowed = {"n_tokens", "depth", "ffn_ratio", "d_model"} | set(get_family(family).knobs)
+        if family == "rankmixer":
+            allowed.discard("heads")  # always n_tokens
+        unknown = sorted(set(knobs) - allowed)
+        if unknown:
+            raise PlanError(f"{source}: {family}.{unknown[0]} is not a knob of {family}; allowed: {sorted(allowed)}")
+        missing = sorted(allowed - set(knobs))
+        if missing:
+            raise PlanError(f"{source}: {family} needs a domain for {missing[0]}")
+        d_model = _domain(source, family, "d_model", knobs["d_model"])
+        if not isinstance(d_model, IntRange):
+            raise PlanError(f"{source}: {family}.d_model must be {{low, high}} (it is solved from the cost level)")
+        spaces[family] = FamilySpace(
+            family=family,
+            knobs={k: _domain(source, family, k, v) for k, v in knobs.items() if k != "d_model"},
+            d_model=d_model,
+        )
+    return spaces
+
+
+def load_spaces(path: str | Path | None = None) -> dict[str, FamilySpace]:
+    path = Path(path) if path else DEFAULT_SPACE_FILE
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise PlanError(f"--space {path}: file does not exist") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise PlanError(f"--space {path}: not readable YAML ({type(err).__name__})") from None
+    return parse_spaces(data, f"--space {path}")

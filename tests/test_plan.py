@@ -1,0 +1,265 @@
+"""End to end: the planner under budgets, its run folder, export and resume (small fidelity, local Ray)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import torch
+
+from mixers import analytic_cost, build_model, load_config
+from planner.pareto import non_dominated
+from planner.plan_config import PlanConfig
+
+EXE = str(Path(sys.executable).with_name("unimixer-plan"))
+TRAINED = ("ok", "stopped", "failed")
+
+
+def plan_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def number(value: str) -> float:
+    return float(value) if value != "" else math.nan
+
+
+@pytest.fixture(scope="module")
+def flops_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("plan") / "run"
+    result = plan_cli(
+        "--flops", "3e5", "--trials", "8", "--fidelity", "3000", "--seed", "1", "--out", str(out), "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    return out, json.loads(result.stdout)
+
+
+def test_flops_plan_respects_the_budget_and_writes_the_run_folder(flops_run):
+    out, summary = flops_run
+    for name in ("plan.json", "trials.csv", "pareto.csv", "chosen.yaml", "summary.json", "optuna.db"):
+        assert (out / name).is_file(), name
+    rows = read_csv(out / "trials.csv")
+    assert len(rows) == 8 and summary["trials"] == 8 and not summary["interrupted"]
+    assert {r["status"] for r in rows} <= {"ok", "stopped", "failed", "infeasible"}
+    for row in rows:
+        if row["status"] in TRAINED:
+            assert int(row["flops"]) <= 3e5, row  # nothing over budget was ever trained
+            assert int(row["fidelity"]) > 0
+    chosen = summary["chosen"]
+    assert chosen["flops_fvcore"] == chosen["flops_analytic"] <= 3e5
+    config = load_config(out / "chosen.yaml")
+    assert analytic_cost(config).flops == chosen["flops_fvcore"]
+    assert config.to_dict() == chosen["model"]
+    # the study in optuna.db holds every trial
+    study = optuna.load_study(study_name="plan", storage=f"sqlite:///{out / 'optuna.db'}")
+    assert len(study.trials) == 8
+
+
+def test_pareto_csv_is_the_brute_force_front_of_full_fidelity_rows(flops_run):
+    out, _ = flops_run
+    plan = PlanConfig.from_dict(json.loads((out / "plan.json").read_text())["plan"])
+    rows = [r for r in read_csv(out / "trials.csv") if r["status"] == "ok" and int(r["fidelity"]) >= plan.fidelity]
+    assert rows, "no full-fidelity trial"
+    columns = [c for c, _ in plan.objectives]
+    points = np.array([[number(r[c]) for c in columns] for r in rows])
+    dominated = {
+        i for i in range(len(rows)) for j in range(len(rows))
+        if np.all(points[j] <= points[i]) and np.any(points[j] < points[i])
+    }  # fmt: skip
+    expected = {rows[i]["trial_id"] for i in range(len(rows)) if i not in dominated}
+    front = {r["trial_id"] for r in read_csv(out / "pareto.csv")}
+    assert front == expected
+    assert non_dominated(points, [d for _, d in plan.objectives]).sum() == len(expected)
+
+
+def test_export_round_trip_in_a_fresh_process(flops_run, tmp_path):
+    out, summary = flops_run
+    for fmt in ("yaml", "json", "torchscript", "onnx"):
+        result = plan_cli("export", str(out), "--format", fmt, "--out", str(tmp_path / f"model.{fmt}"))
+        assert result.returncode == 0, result.stderr
+    script = """
+import json, sys, torch, numpy as np, onnxruntime
+from mixers import load_config, build_model, analytic_cost
+from planner.profiling import measure_flops, example_inputs
+folder = sys.argv[1]
+config = load_config(folder + "/model.yaml")
+torch.manual_seed(int(sys.argv[2]))
+model = build_model(config).eval()
+inputs = example_inputs(config, 33)
+with torch.no_grad():
+    reference = model(*inputs)
+scripted = torch.jit.load(folder + "/model.torchscript")
+session = onnxruntime.InferenceSession(folder + "/model.onnx")
+onnx_out = session.run(None, {"dense": inputs[0].numpy(), "sparse": inputs[1].numpy()})[0]
+print(json.dumps({
+    "params": sum(p.numel() for p in model.dense_parameters()),
+    "flops": measure_flops(model)[0],
+    "json_equal": load_config(folder + "/model.json") == config,
+    "torchscript_err": float((scripted(*inputs) - reference).abs().max()),
+    "onnx_err": float(np.abs(onnx_out - reference.numpy()).max()),
+}))
+"""
+    seed = json.loads((out / "plan.json").read_text())["plan"]["seed"]
+    fresh = subprocess.run([sys.executable, "-c", script, str(tmp_path), str(seed)], capture_output=True, text=True)
+    assert fresh.returncode == 0, fresh.stderr
+    measured = json.loads(fresh.stdout.strip().splitlines()[-1])
+    assert measured["params"] == summary["chosen"]["params_dense"]
+    assert measured["flops"] == summary["chosen"]["flops_fvcore"]
+    assert measured["json_equal"]
+    assert measured["torchscript_err"] <= 1e-5
+    assert measured["onnx_err"] <= 1e-5
+    exported = (tmp_path / "model.yaml").read_text()
+    for key in ("schema:", "budget:", "metrics:", "versions:"):
+        assert key in exported
+
+
+def test_params_budget_constrains_the_result(tmp_path):
+    budget = 20_000
+    out = tmp_path / "run"
+    result = plan_cli("--params", str(budget), "--trials", "6", "--fidelity", "2000", "--out", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    schema_config = load_config(out / "chosen.yaml")
+    # measured on the built model, not taken from the table
+    assert sum(p.numel() for p in build_model(schema_config).dense_parameters()) <= budget
+    for row in read_csv(out / "trials.csv"):
+        if row["status"] in TRAINED:
+            assert int(row["params_dense"]) <= budget
+    assert summary["chosen"]["margins"]["params"] >= 0
+
+
+def test_latency_budget_constrains_the_result(tmp_path):
+    out = tmp_path / "run"
+    budget_ms = 1.5
+    result = plan_cli("--latency-ms", str(budget_ms), "--batch-size", "64", "--flops", "2e6", "--trials", "6",
+                      "--fidelity", "2000", "--out", str(out), "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    rows = read_csv(out / "trials.csv")
+    for row in rows:
+        assert row["latency_ms"] != "" or (row["status"] == "infeasible" and row["flops"] == "")
+        if row["status"] in TRAINED:
+            assert number(row["latency_ms"]) <= budget_ms  # measured in the trial before training
+    chosen_row = next(r for r in rows if int(r["trial_id"]) == summary["chosen"]["trial_id"])
+    assert number(chosen_row["latency_ms"]) <= budget_ms
+    assert math.isfinite(summary["chosen"]["latency_ms"])  # certified again on the budget's device
+    plan = json.loads((out / "plan.json").read_text())["plan"]
+    assert [c for c, _ in PlanConfig.from_dict(plan).objectives] == ["val_logloss", "flops", "latency_ms"]
+
+
+def test_unreachable_budget_exits_2_and_names_the_smallest_cost(tmp_path):
+    out = tmp_path / "run"
+    result = plan_cli("--flops", "100", "--out", str(out))
+    assert result.returncode == 2
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("Error: --flops 100: no configuration fits; the smallest possible costs ")
+    assert "FLOPs/sample" in message and "Traceback" not in result.stderr
+    assert not (out / "trials.csv").exists()  # nothing trained
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--flops", "inf"], "--flops inf: must be a finite number > 0"),
+        (["--flops", "-5"], "--flops -5.0: must be a finite number > 0"),
+        (["--trials", "3"], "no budget given"),
+        (["--flops", "1e6", "--fidelity", "slow"], "--fidelity 'slow': use quick | standard | full"),
+        (["--flops", "1e6", "--families", "mlp"], "--families 'mlp': unknown"),
+        (["--resume", "/nonexistent/run"], "--resume /nonexistent/run: not a run folder"),
+    ],
+)
+def test_bad_plan_options_exit_2_with_one_line(args, fragment):
+    result = plan_cli(*args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert fragment in result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr
+
+
+def test_resume_after_interruption_keeps_finished_trials(tmp_path):
+    out = tmp_path / "run"
+    args = [EXE, "--flops", "3e5", "--trials", "6", "--fidelity", "3000", "--seed", "2", "--out", str(out)]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if (out / "trials.csv").exists() and len(read_csv(out / "trials.csv")) >= 2:
+            break
+        time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    first = read_csv(out / "trials.csv")
+    assert 2 <= len(first) < 6, stderr
+    assert process.returncode == 130 and "--resume" in stderr
+
+    result = plan_cli("--resume", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    rows = read_csv(out / "trials.csv")
+    assert len(rows) == 6  # only the missing trials ran
+    assert rows[: len(first)] == first  # finished rows untouched, not re-run
+    ids = [r["trial_id"] for r in rows]
+    assert len(set(ids)) == len(ids)
+    study = optuna.load_study(study_name="plan", storage=f"sqlite:///{out / 'optuna.db'}")
+    states = {t.number: t.state for t in study.trials}
+    assert all(int(i) in states for i in ids)  # one study across both runs
+    assert not any(s == optuna.trial.TrialState.RUNNING for s in states.values())
+
+    again = plan_cli("--resume", str(out), "--json")  # a finished run: nothing more runs
+    assert again.returncode == 0 and len(read_csv(out / "trials.csv")) == 6
+
+
+def test_corrupt_run_folder_on_resume_exits_2(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "plan.json").write_text("{not json")
+    result = plan_cli("--resume", str(out))
+    assert result.returncode == 2
+    assert "plan.json: corrupt plan file" in result.stderr
+
+
+@pytest.mark.slow
+def test_plan_on_a_real_ray_start_cluster_on_loopback(tmp_path):
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled",
+           "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # fmt: skip
+    port = 20000 + os.getpid() % 20000
+    temp_dir = Path("/tmp") / f"ump-cluster-{os.getpid()}"
+    ray_bin = str(Path(sys.executable).with_name("ray"))
+    head = subprocess.Popen(
+        [ray_bin, "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
+         "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp_dir}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
+    )  # fmt: skip
+    try:
+        address = f"127.0.0.1:{port}"
+        for _ in range(60):
+            status = subprocess.run([ray_bin, "status", "--address", address], capture_output=True, env=env)
+            if status.returncode == 0:
+                break
+            time.sleep(1)
+        else:
+            pytest.fail("the ray head did not come up")
+        out = tmp_path / "run"
+        result = plan_cli("--flops", "2e5", "--trials", "3", "--fidelity", "2000", "--ray-address", address,
+                          "--out", str(out), "--json")  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["trials"] == 3
+        assert head.poll() is None  # the planner joined the cluster and left it running
+    finally:
+        head.send_signal(signal.SIGTERM)  # only the head we started, by its PID
+        head.wait(timeout=60)
+        import shutil
+
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    assert torch.get_num_threads() >= 1
