@@ -109,6 +109,15 @@ def plan(
     ray_address: Annotated[
         str | None, typer.Option(help="Join this Ray cluster (host:port) instead of starting a local Ray.")
     ] = None,
+    time_budget: Annotated[
+        float | None, typer.Option(help="Minutes for the searches; running trials finish, no new ones start.")
+    ] = None,
+    proxy_max_flops: Annotated[
+        float | None,
+        typer.Option(
+            help="Largest proxy (FLOPs/sample) trained; above it the planner scales up. Default: fits fidelity."
+        ),
+    ] = None,
     cpus_per_trial: Annotated[float, typer.Option(help="CPUs per trial.")] = 1.0,
     gpus_per_trial: Annotated[float, typer.Option(help="GPUs per trial (trials train on cuda when > 0).")] = 0.0,
     resume: Annotated[
@@ -142,6 +151,8 @@ def plan(
                 ray_address=ray_address,
                 cpus_per_trial=cpus_per_trial,
                 gpus_per_trial=gpus_per_trial,
+                time_budget_min=time_budget,
+                proxy_max_flops=proxy_max_flops,
                 verbose=verbose,
             )
         outcome = run_with_progress(plan_config, resume=resume is not None)
@@ -151,30 +162,45 @@ def plan(
         print_summary(outcome.summary)
     if outcome.summary["interrupted"]:
         typer.echo(
-            f"Interrupted after {outcome.summary['trials']} of {plan_config.trials} trials; nothing finished is lost. "
+            f"Interrupted after {outcome.summary['trials']} of {outcome.summary['planned_trials']} trials; "
+            "nothing finished is lost. "
             f"Continue with: unimixer-plan --resume {plan_config.out}",
             err=True,
         )
         raise typer.Exit(130)
-    if outcome.chosen is None:
+    if outcome.summary["chosen"] is None:
         raise typer.Exit(1)
 
 
 def run_with_progress(plan_config: PlanConfig, resume: bool) -> PlanOutcome:
     from planner.plan import run_plan
 
-    state = {"done": 0}
+    state: dict[str, Any] = {"done": 0, "per_rung": {}, "bar": None}
 
-    def on_start(data: Any, done: int, total: int) -> None:
+    def on_start(data: Any, done: int, total: int, rungs: list) -> None:
         state["done"] = done
         typer.echo(f"data: {data.description}", err=True)
+        if len(rungs) > 1:
+            budgets = sorted({r.flops for r in rungs})
+            listed = ", ".join(f"{b:.3g}" for b in budgets)
+            typer.echo(
+                f"proxy ladder: {len(budgets)} rungs at {listed} FLOPs/sample, "
+                f"{rungs[0].trials} trials per family per rung",
+                err=True,
+            )
         typer.echo(f"run folder: {plan_config.out} ({done} of {total} trials already done)", err=True)
+        state["total"] = total
+        state["bar"] = state["open"](total)
 
-    with progress_bar("trials", plan_config.trials) as update:
+    with progress_bar("trials", 0, lazy=True) as open_bar:
+        state["open"] = open_bar
 
         def on_row(row: dict) -> None:
             state["done"] += 1
-            update(state["done"])
+            rung = row.get("rung", 0)
+            state["per_rung"][rung] = state["per_rung"].get(rung, 0) + 1
+            label = f"rung {rung}: {state['per_rung'][rung]} done" if rung else "trials"
+            state["bar"](state["done"], label)
 
         return run_plan(plan_config, resume=resume, on_row=on_row, on_start=on_start)
 
@@ -192,11 +218,25 @@ def print_summary(summary: dict[str, Any]) -> None:
         for k in ("n_tokens", "d_model", "heads", "rank", "bases", "depth", "ffn_ratio")
         if model[k] is not None
     )
-    typer.echo(f"chosen: trial {chosen['trial_id']}, {model['family']} ({knobs})")
-    typer.echo(
-        f"  quality            : val logloss {chosen['val_logloss']:.4f}, val AUC {chosen['val_auc']:.4f} "
-        f"after {chosen['fidelity']:,} training samples"
-    )
+    if chosen.get("predicted"):
+        low, high = chosen["val_logloss_interval"]
+        typer.echo(f"chosen (scaled up from {len(chosen['proxy_points'])} proxy rungs): {model['family']} ({knobs})")
+        typer.echo(
+            f"  quality (predicted): val logloss {chosen['val_logloss']:.4f}, 90% interval [{low:.4f}, {high:.4f}] "
+            f"at {chosen['fidelity']:,} training samples"
+        )
+        held = chosen.get("held_out")
+        if held:
+            typer.echo(
+                f"  held-out check     : largest rung predicted {held['predicted']:.4f} vs measured "
+                f"{held['actual']:.4f} ({held['relative_error']:.2%} error, {held['extrapolation_factor']:.1f}x beyond)"
+            )
+    else:
+        typer.echo(f"chosen: trial {chosen['trial_id']}, {model['family']} ({knobs})")
+        typer.echo(
+            f"  quality            : val logloss {chosen['val_logloss']:.4f}, val AUC {chosen['val_auc']:.4f} "
+            f"after {chosen['fidelity']:,} training samples"
+        )
     budget = summary["budget"]
     latency_name = f"latency @{chosen['batch_size']} {chosen['device']}"
     for name, value, limit, key, fmt in (

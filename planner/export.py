@@ -74,8 +74,11 @@ def export(run_dir: str | Path, fmt: str, out: str | Path, trial_id: int | None 
             "params_dense": row["params_dense"],
             "latency_ms": row["latency_ms"],
         }
-        return save_config(config, out.with_suffix(f".{fmt}") if not out.suffix else out,
-                           extra={"trial_id": row["trial_id"], **export_metadata(plan, data, measured)})  # fmt: skip
+        return save_config(
+            config,
+            out.with_suffix(f".{fmt}") if not out.suffix else out,
+            extra={"trial_id": row["trial_id"], **export_metadata(plan, data, measured)},
+        )
     torch.manual_seed(plan.seed)
     model = build_model(config).eval()
     inputs = example_inputs(config, batch_size=4)

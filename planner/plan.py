@@ -4,22 +4,34 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from mixers import ModelConfig, PlanError, analytic_cost, build_model, save_config
 from planner.data import CTRData, load_data
+from planner.ladder import (
+    LADDER_MIN_COST_LEVEL,
+    MIN_RUNGS,
+    FamilyScaling,
+    analyse_family,
+    ladder_budgets,
+    proxy_max_flops,
+)
 from planner.pareto import non_dominated
 from planner.plan_config import PlanConfig
 from planner.profiling import measure_flops, measure_latency_ms, resolve_device
 from planner.run_folder import RunFolder
 from planner.versions import package_versions
 from search_spaces import FamilySpace, load_spaces, smallest_config
+
+if TYPE_CHECKING:
+    from planner.search import Rung
 
 # Without a FLOPs budget, direct search stops at this size (it must train on this machine).
 DIRECT_SEARCH_MAX_FLOPS = 1e8
@@ -109,7 +121,14 @@ def certify(config: ModelConfig, plan: PlanConfig) -> dict[str, Any]:
     model = build_model(config)
     flops, step_flops = measure_flops(model)
     torch.set_num_threads(max(1, int(plan.cpus_per_trial)))  # as the trials measured it
-    latency = measure_latency_ms(model, plan.budget.batch_size, resolve_device(plan.budget.device))
+    big = analytic_cost(config).flops * plan.budget.batch_size > 1e10  # seconds per forward on a CPU
+    latency = measure_latency_ms(
+        model,
+        plan.budget.batch_size,
+        resolve_device(plan.budget.device),
+        min_run_time=0.2 if big else 0.5,
+        warmup=1 if big else 3,
+    )
     cost = analytic_cost(config)
     return {
         "flops_fvcore": flops,
@@ -125,26 +144,169 @@ def certify(config: ModelConfig, plan: PlanConfig) -> dict[str, Any]:
 
 
 def run_plan(plan: PlanConfig, resume: bool = False, on_row=None, on_start=None) -> PlanOutcome:
-    from planner.search import run_search  # Ray is imported only when a search runs
+    from planner.search import ray_session, run_search  # Ray is imported only when a search runs
 
     folder = RunFolder(Path(plan.out))
     spaces = plan_spaces(plan)
     data: CTRData = load_data(plan.data, train_rows=plan.fidelity)
     schema = {**data.schema, "embed_dim": plan.embed_dim}
     check_budgets_reachable(plan, spaces, schema)
+    rungs = plan_rungs(plan, spaces, schema)
     if not resume:
         if folder.plan_file.exists():
             raise PlanError(f"--out {folder.path}: already holds a plan; use --resume {folder.path} or a new folder")
         folder.create(plan, package_versions())
     done = folder.load_trials()
-    remaining = plan.trials - len(done)
     if on_start is not None:
-        on_start(data, len(done), plan.trials)
-    if remaining > 0:
-        attempt = len(list((folder.path / "ray").glob("search-*"))) if (folder.path / "ray").is_dir() else 0
-        ceiling = plan.budget.flops or DIRECT_SEARCH_MAX_FLOPS
-        run_search(plan, folder, data, spaces, ceiling, remaining, attempt, on_row or (lambda row: None))
-    return finish_plan(plan, folder, data, schema)
+        on_start(data, len(done), sum(r.trials for r in rungs), rungs)
+    pending = [(r, r.trials - sum(study_of(row, rungs) == r.study_name for row in done)) for r in rungs]
+    if any(missing > 0 for _, missing in pending):
+        attempt = len(list((folder.path / "ray").glob("*"))) if (folder.path / "ray").is_dir() else 0
+        deadline = time.monotonic() + plan.time_budget_min * 60 if plan.time_budget_min else None
+        with ray_session(plan):
+            for position, (rung, missing) in enumerate(pending):
+                if missing <= 0:
+                    continue
+                left = None if deadline is None else max(1.0, (deadline - time.monotonic()) / (len(pending) - position))
+                rung = replace(rung, trials=missing, time_budget_s=left)
+                run_search(plan, folder, data, spaces, rung, attempt, on_row or (lambda row: None))
+    if len(rungs) == 1:
+        outcome = finish_plan(plan, folder, data, schema)
+    else:
+        outcome = finish_ladder(plan, folder, data, schema, spaces, rungs)
+    planned = sum(r.trials for r in rungs)
+    # A time budget ends searches on purpose; fewer rows without one means the run was interrupted.
+    outcome.summary["planned_trials"] = planned
+    outcome.summary["interrupted"] = plan.time_budget_min is None and len(outcome.trials) < planned
+    folder.summary_file.write_text(json.dumps(outcome.summary, indent=2) + "\n")
+    return outcome
+
+
+def study_of(row: dict[str, Any], rungs: list[Rung]) -> str:
+    """The study a trials.csv row belongs to (a rung, or a rung and family on a ladder)."""
+    for rung in rungs:
+        if rung.index == row["rung"] and (not rung.families or row["family"] in rung.families):
+            return rung.study_name
+    return ""
+
+
+def plan_rungs(plan: PlanConfig, spaces: dict[str, FamilySpace], schema: dict[str, Any]) -> list[Rung]:
+    """One direct search when the budget trains here; otherwise a ladder of proxy budgets."""
+    from planner.search import Rung
+
+    top = proxy_max_flops(plan)
+    target = plan.budget.flops
+    if target is None or target <= top:
+        ceiling = target or min(DIRECT_SEARCH_MAX_FLOPS, top)
+        return [Rung(0, target, ceiling, "plan", plan.trials, plan.budget.latency_ms is not None)]
+    bottom = 2 * analytic_cost(smallest_config(spaces, schema)).flops
+    budgets = ladder_budgets(target, top, bottom)
+    if len(budgets) < MIN_RUNGS:
+        raise PlanError(
+            f"--flops {target:g}: the proxy ladder between the smallest model ({bottom:.3g}) and the largest proxy "
+            f"({top:.3g} FLOPs/sample, from --fidelity {plan.fidelity} or --proxy-max-flops) has room for "
+            f"{len(budgets)} rung(s), {MIN_RUNGS} are needed; raise --proxy-max-flops or lower --fidelity"
+        )
+    # One study per (rung, family): every family gets points on every rung for its own fit, and
+    # proxies aim at the top of their rung so that the compute axis of the fit is clean.
+    per_study = max(2, plan.trials // (len(budgets) * len(spaces)))
+    return [
+        Rung(k + 1, b, b, f"rung-{k + 1}-{family}", per_study, False, (family,), LADDER_MIN_COST_LEVEL)
+        for k, b in enumerate(budgets)
+        for family in sorted(spaces)
+    ]
+
+
+def finish_ladder(
+    plan: PlanConfig,
+    folder: RunFolder,
+    data: CTRData,
+    schema: dict[str, Any],
+    spaces: dict[str, FamilySpace],
+    rungs: list[Rung],
+) -> PlanOutcome:
+    rows = folder.load_trials()
+    ladder = sorted({(r.index, r.flops) for r in rungs})
+    proxy_front = pareto_rows(rows, plan)
+    analyses = [analyse_family(f, rows, plan, spaces[f], schema, plan.budget.flops) for f in sorted(spaces)]
+    candidates = [a for a in analyses if a.predicted_logloss is not None]
+    # Rank by the pessimistic end of the 90 % interval: a point prediction from a few noisy proxies
+    # rewards the most optimistic extrapolation (winner's curse); the upper bound rewards evidence.
+    chosen = min(candidates, key=lambda a: (a.interval[1], a.predicted_logloss)) if candidates else None
+    target_rows = [target_row(a) for a in candidates]
+    if target_rows:
+        points = np.array([[r["val_logloss"], r["flops"]] for r in target_rows])
+        keep = non_dominated(points, ["min", "min"])
+        target_rows = [r for r, k in zip(target_rows, keep, strict=True) if k]
+    folder.write_rows(
+        folder.pareto_file,
+        [{**r, "scale": "proxy", "predicted": ""} for r in proxy_front] + target_rows,
+        extra_columns=("scale", "predicted"),
+    )
+    scaling = {
+        "target": plan.to_dict()["budget"],
+        "rungs": [{"rung": index, "flops_budget": flops} for index, flops in ladder],
+        "model": "L(C) = floor + scale * exp(-alpha * (ln C - log_c_reference)); C = FLOPs/sample",
+        "families": {a.family: a.to_dict() for a in analyses},
+        "chosen_family": chosen.family if chosen else None,
+        "choice_rule": "lowest upper bound of the 90% interval of predicted logloss at the target",
+    }
+    folder.scaling_file.write_text(json.dumps(scaling, indent=2) + "\n")
+    summary = base_summary(plan, folder, data, rows, len(proxy_front))
+    summary["mode"] = "ladder"
+    summary["rungs"] = scaling["rungs"]
+    summary["held_out"] = {a.family: a.held_out for a in analyses if a.held_out}
+    config = None
+    if chosen is not None:
+        config = chosen.target_config
+        measured = certify(config, plan)
+        summary["chosen"] = {
+            "trial_id": None,
+            "model": config.to_dict(),
+            "predicted": True,
+            "val_logloss": chosen.predicted_logloss,
+            "val_logloss_interval": list(chosen.interval),
+            "val_auc": None,
+            "fidelity": plan.fidelity,
+            "held_out": chosen.held_out,
+            "fit": chosen.fit.to_dict(),
+            "proxy_points": chosen.points,
+            **measured,
+            "margins": plan.budget.margins(measured["flops_fvcore"], measured["params_dense"], measured["latency_ms"]),
+        }
+        save_config(config, folder.chosen_file, extra=export_metadata(plan, data, summary["chosen"]))
+    folder.summary_file.write_text(json.dumps(summary, indent=2) + "\n")
+    return PlanOutcome(folder, rows, proxy_front, None, config, summary)
+
+
+def target_row(analysis: FamilyScaling) -> dict[str, Any]:
+    config = analysis.target_config
+    return {
+        "family": config.family,
+        **{k: getattr(config, k) for k in ("n_tokens", "d_model", "heads", "rank", "bases", "depth", "ffn_ratio")},
+        "status": "ok",
+        "val_logloss": analysis.predicted_logloss,
+        "flops": analysis.target_flops,
+        "params_dense": analysis.target_params,
+        "latency_ms": analysis.target_latency_ms,
+        "scale": "target",
+        "predicted": "val_logloss",
+    }
+
+
+def base_summary(plan: PlanConfig, folder: RunFolder, data: CTRData, rows: list, pareto_size: int) -> dict[str, Any]:
+    return {
+        "run_dir": str(folder.path),
+        "mode": "direct",
+        "data": data.description,
+        "synthetic": data.synthetic,
+        "trials": len(rows),
+        "trials_by_status": {s: sum(r["status"] == s for r in rows) for s in ("ok", "stopped", "failed", "infeasible")},
+        "pareto_size": pareto_size,
+        "interrupted": False,
+        "budget": plan.to_dict()["budget"],
+        "chosen": None,
+    }
 
 
 def finish_plan(plan: PlanConfig, folder: RunFolder, data: CTRData, schema: dict[str, Any]) -> PlanOutcome:
@@ -153,17 +315,7 @@ def finish_plan(plan: PlanConfig, folder: RunFolder, data: CTRData, schema: dict
     folder.write_rows(folder.pareto_file, pareto)
     fitting = [r for r in full_fidelity_rows(rows, plan.fidelity) if within_budget(r, plan)]
     chosen = min(fitting, key=lambda r: (r["val_logloss"], r["flops"])) if fitting else None
-    summary: dict[str, Any] = {
-        "run_dir": str(folder.path),
-        "data": data.description,
-        "synthetic": data.synthetic,
-        "trials": len(rows),
-        "trials_by_status": {s: sum(r["status"] == s for r in rows) for s in ("ok", "stopped", "failed", "infeasible")},
-        "pareto_size": len(pareto),
-        "interrupted": len(rows) < plan.trials,
-        "budget": plan.to_dict()["budget"],
-        "chosen": None,
-    }
+    summary = base_summary(plan, folder, data, rows, len(pareto))
     config = None
     if chosen is not None:
         config = row_config(chosen, schema)
@@ -171,6 +323,7 @@ def finish_plan(plan: PlanConfig, folder: RunFolder, data: CTRData, schema: dict
         summary["chosen"] = {
             "trial_id": chosen["trial_id"],
             "model": config.to_dict(),
+            "predicted": False,
             "val_logloss": chosen["val_logloss"],
             "val_auc": chosen["val_auc"],
             "fidelity": chosen["fidelity"],
@@ -184,6 +337,18 @@ def finish_plan(plan: PlanConfig, folder: RunFolder, data: CTRData, schema: dict
 
 def export_metadata(plan: PlanConfig, data: CTRData, chosen: dict[str, Any]) -> dict[str, Any]:
     """What travels beside the model config in chosen.yaml and exports."""
+    cost_keys = ("flops_fvcore", "params_dense", "latency_ms")
+    if chosen.get("predicted"):
+        predicted = {
+            "val_logloss": chosen["val_logloss"],
+            "val_logloss_interval_90": chosen["val_logloss_interval"],
+            "held_out": chosen["held_out"],
+            "from": "scaling fit over proxy rungs (scaling.json)",
+        }
+        metrics = {"predicted": predicted, "measured": {k: chosen[k] for k in cost_keys}}
+    else:
+        quality = ("val_logloss", "val_auc", "fidelity")
+        metrics = {"measured": {k: chosen[k] for k in (*quality, *cost_keys) if k in chosen}}
     return {
         "schema": {
             "dataset": data.description,
@@ -194,12 +359,6 @@ def export_metadata(plan: PlanConfig, data: CTRData, chosen: dict[str, Any]) -> 
             "categorical_encoding": "0 = missing, 1 = out of vocabulary, 2.. = vocabulary ids",
         },
         "budget": plan.to_dict()["budget"],
-        "metrics": {
-            "measured": {
-                k: chosen[k]
-                for k in ("val_logloss", "val_auc", "fidelity", "flops_fvcore", "params_dense", "latency_ms")
-                if k in chosen
-            },
-        },
+        "metrics": metrics,
         "versions": package_versions(),
     }

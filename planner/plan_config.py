@@ -55,8 +55,11 @@ class Budget:
     def margins(self, flops: float, params: float, latency_ms: float | None) -> dict[str, float]:
         """Share of each budget left unused (0.1 = 10 % under; negative = over)."""
         out = {}
-        for name, limit, value in (("flops", self.flops, flops), ("params", self.params, params),
-                                   ("latency_ms", self.latency_ms, latency_ms)):  # fmt: skip
+        for name, limit, value in (
+            ("flops", self.flops, flops),
+            ("params", self.params, params),
+            ("latency_ms", self.latency_ms, latency_ms),
+        ):
             if limit is not None and value is not None:
                 out[name] = 1.0 - value / limit
         return out
@@ -77,6 +80,8 @@ class PlanConfig:
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     train: TrainSettings = field(default_factory=TrainSettings)
+    time_budget_min: float | None = None  # wall-clock limit on the searches (trials already running finish)
+    proxy_max_flops: float | None = None  # largest proxy; default from fidelity and device (planner.ladder)
     verbose: bool = False
 
     def __post_init__(self) -> None:
@@ -89,6 +94,9 @@ class PlanConfig:
             raise PlanError(f"--cpus-per-trial {self.cpus_per_trial}: must be > 0")
         if self.gpus_per_trial < 0:
             raise PlanError(f"--gpus-per-trial {self.gpus_per_trial}: must be >= 0")
+        if self.time_budget_min is not None and not (math.isfinite(self.time_budget_min) and self.time_budget_min > 0):
+            raise PlanError(f"--time-budget {self.time_budget_min}: must be a finite number of minutes > 0")
+        _positive_finite("--proxy-max-flops", self.proxy_max_flops)
         if self.embed_dim < 1:
             raise PlanError(f"--embed-dim {self.embed_dim}: must be >= 1")
 

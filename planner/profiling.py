@@ -76,7 +76,9 @@ def fvcore_macs(model: RankingModel, batch_size: int) -> int:
     was_training = model.training
     model.train()
     try:
-        with warnings.catch_warnings():
+        # no_grad: counting needs no autograd graph, which for large Sinkhorn matrices would hold
+        # every iteration's intermediates (gigabytes at target scale).
+        with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.trace is deprecated
             analysis = (
                 FlopCountAnalysis(model, inputs)
@@ -100,12 +102,14 @@ def measure_flops(model: RankingModel) -> tuple[int, int]:
     return 2 * per_sample, 2 * (macs_small - per_sample * small)
 
 
-def measure_latency_ms(model: RankingModel, batch_size: int, device: torch.device, min_run_time: float = 0.5) -> float:
+def measure_latency_ms(
+    model: RankingModel, batch_size: int, device: torch.device, min_run_time: float = 0.5, warmup: int = 3
+) -> float:
     """Median forward time (ms) in eval mode at ``batch_size``: matrices precomputed, warm-up first."""
     model = model.to(device).eval()
     dense, sparse = example_inputs(model.config, batch_size, device)
     with torch.inference_mode():
-        for _ in range(3):
+        for _ in range(warmup):
             model(dense, sparse)
         timer = benchmark.Timer(stmt="model(dense, sparse)", globals={"model": model, "dense": dense, "sparse": sparse})
         measurement = timer.blocked_autorange(min_run_time=min_run_time)

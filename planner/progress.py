@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -10,11 +10,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 @contextmanager
-def progress_bar(description: str, total: int) -> Iterator[callable]:
-    """Yields ``update(completed)``; draws nothing unless stderr is a terminal."""
+def progress_bar(description: str, total: int, lazy: bool = False) -> Iterator[Callable]:
+    """Yields ``update(completed[, description])``; draws nothing unless stderr is a terminal.
+
+    With ``lazy``, yields ``open(total)`` instead, which starts the bar once the total is known
+    and returns the update function.
+    """
     console = Console(stderr=True)
     if not console.is_terminal:
-        yield lambda completed: None
+
+        def ignore(*_: object) -> None:
+            return None
+
+        yield (lambda _total: ignore) if lazy else ignore
         return
     columns = (
         TextColumn("{task.description}"),
@@ -24,5 +32,13 @@ def progress_bar(description: str, total: int) -> Iterator[callable]:
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task(description, total=total)
-        yield lambda completed: progress.update(task, completed=completed)
+
+        def start(count: int) -> Callable:
+            task = progress.add_task(description, total=count)
+
+            def update(completed: int, label: str | None = None) -> None:
+                progress.update(task, completed=completed, description=label or description)
+
+            return update
+
+        yield start if lazy else start(total)

@@ -21,12 +21,29 @@ from mixers import PlanError
 from planner.plan_config import PlanConfig
 
 TRIAL_COLUMNS = (
-    "trial_id", "family", "n_tokens", "d_model", "heads", "rank", "bases", "depth", "ffn_ratio",
-    "fidelity", "status", "val_logloss", "val_auc", "flops", "params_dense", "latency_ms",
-    "wall_time_s", "error",
-)  # fmt: skip
+    "trial_id",
+    "rung",
+    "optuna_trial",
+    "family",
+    "n_tokens",
+    "d_model",
+    "heads",
+    "rank",
+    "bases",
+    "depth",
+    "ffn_ratio",
+    "fidelity",
+    "status",
+    "val_logloss",
+    "val_auc",
+    "flops",
+    "params_dense",
+    "latency_ms",
+    "wall_time_s",
+    "error",
+)
 KNOB_COLUMNS = ("n_tokens", "d_model", "heads", "rank", "bases", "depth", "ffn_ratio")
-INT_COLUMNS = ("trial_id", "fidelity", "flops", "params_dense", *KNOB_COLUMNS)
+INT_COLUMNS = ("trial_id", "rung", "optuna_trial", "fidelity", "flops", "params_dense", *KNOB_COLUMNS)
 FLOAT_COLUMNS = ("val_logloss", "val_auc", "latency_ms", "wall_time_s")
 STATUSES = ("ok", "stopped", "failed", "infeasible")  # stopped = by ASHA before full fidelity
 
@@ -54,6 +71,10 @@ class RunFolder:
     @property
     def summary_file(self) -> Path:
         return self.path / "summary.json"
+
+    @property
+    def scaling_file(self) -> Path:
+        return self.path / "scaling.json"
 
     @property
     def optuna_file(self) -> Path:

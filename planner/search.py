@@ -20,7 +20,8 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,8 +41,8 @@ from planner.profiling import measure_latency_ms
 from planner.run_folder import KNOB_COLUMNS, RunFolder
 from planner.training import evaluate
 from search_spaces import CostAwareSpace, FamilySpace, Limits
+from search_spaces.cost_aware import MIN_COST_LEVEL
 
-STUDY_NAME = "plan"
 OBJECTIVES = ["val_logloss", "flops"]
 
 
@@ -104,22 +105,41 @@ def run_trial(config: dict[str, Any], data: CTRData, plan: dict[str, Any]) -> No
     torch.set_num_threads(max(1, int(settings.cpus_per_trial)))
     device = "cuda" if settings.gpus_per_trial > 0 and torch.cuda.is_available() else "cpu"
     if config["model"] is None:  # no valid width for the sampled knobs
-        tune.report({"status": "infeasible", "samples": 0, "flops": float("nan"), "params_dense": float("nan"),
-                     "latency_ms": float("nan"), "val_logloss": float("nan"), "val_auc": float("nan"),
-                     "wall_time_s": 0.0, "error": "no valid d_model for these knobs"})  # fmt: skip
+        tune.report(
+            {
+                "status": "infeasible",
+                "samples": 0,
+                "flops": float("nan"),
+                "params_dense": float("nan"),
+                "latency_ms": float("nan"),
+                "val_logloss": float("nan"),
+                "val_auc": float("nan"),
+                "wall_time_s": 0.0,
+                "error": "no valid d_model for these knobs",
+            }
+        )
         return
     model = ModelConfig.from_dict(config["model"])
     cost = analytic_cost(model)
     base = {"flops": cost.flops, "params_dense": cost.params_dense, "latency_ms": float("nan")}
     budget = settings.budget
-    if budget.latency_ms is not None:
+    if config["measure_latency"]:
         from mixers import build_model
 
         base["latency_ms"] = measure_latency_ms(build_model(model), budget.batch_size, torch.device(device), 0.2)
-    over_latency = budget.latency_ms is not None and base["latency_ms"] > budget.latency_ms
+    over_latency = config["measure_latency"] and base["latency_ms"] > budget.latency_ms
     if not config["feasible"] or over_latency:
-        tune.report({**base, "status": "infeasible", "samples": 0, "val_logloss": baseline_logloss(data.val.labels),
-                     "val_auc": float("nan"), "wall_time_s": 0.0, "error": None})  # fmt: skip
+        tune.report(
+            {
+                **base,
+                "status": "infeasible",
+                "samples": 0,
+                "val_logloss": baseline_logloss(data.val.labels),
+                "val_auc": float("nan"),
+                "wall_time_s": 0.0,
+                "error": None,
+            }
+        )
         return
     cache = Path(config["cache_dir"]) / f"{architecture_key(config['model'], settings.fidelity, settings.seed)}.json"
     if cache.exists():  # the same architecture already trained in this run: reuse, do not retrain
@@ -127,13 +147,36 @@ def run_trial(config: dict[str, Any], data: CTRData, plan: dict[str, Any]) -> No
         return
 
     def report_checkpoint(checkpoint) -> None:
-        tune.report({**base, "status": "running", "samples": checkpoint.samples, "val_logloss": checkpoint.val_logloss,
-                     "val_auc": checkpoint.val_auc, "wall_time_s": float("nan"), "error": None})  # fmt: skip
+        tune.report(
+            {
+                **base,
+                "status": "running",
+                "samples": checkpoint.samples,
+                "val_logloss": checkpoint.val_logloss,
+                "val_auc": checkpoint.val_auc,
+                "wall_time_s": float("nan"),
+                "error": None,
+            }
+        )
 
-    result = evaluate(model, data, settings.fidelity, seed=settings.seed, settings=settings.train,
-                      checkpoints=settings.asha_milestones, reporter=report_checkpoint, device=device)  # fmt: skip
-    final = {"status": result.status, "samples": result.samples, "val_logloss": result.val_logloss,
-             "val_auc": result.val_auc, "wall_time_s": result.wall_time_s, "error": result.error}  # fmt: skip
+    result = evaluate(
+        model,
+        data,
+        settings.fidelity,
+        seed=settings.seed,
+        settings=settings.train,
+        checkpoints=settings.asha_milestones,
+        reporter=report_checkpoint,
+        device=device,
+    )
+    final = {
+        "status": result.status,
+        "samples": result.samples,
+        "val_logloss": result.val_logloss,
+        "val_auc": result.val_auc,
+        "wall_time_s": result.wall_time_s,
+        "error": result.error,
+    }
     if result.ok:
         cache.write_text(json.dumps(final))
     tune.report({**base, **final})
@@ -146,6 +189,7 @@ class TrialRecorder(tune.Callback):
         self.folder = folder
         self.full_fidelity = full_fidelity
         self.on_row = on_row
+        self.next_id = len(folder.load_trials())  # trial ids are unique across rungs and resumes
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._record(trial, errored=False)
@@ -162,7 +206,9 @@ class TrialRecorder(tune.Callback):
         elif status in ("running", "ok") and result.get("samples", 0) < self.full_fidelity:
             status = "stopped"
         row = {
-            "trial_id": trial.config.get("trial_number"),
+            "trial_id": self.next_id,
+            "rung": trial.config.get("rung", 0),
+            "optuna_trial": trial.config.get("trial_number"),
             "family": model.get("family"),
             **{k: model.get(k) for k in KNOB_COLUMNS},
             "fidelity": result.get("samples", 0),
@@ -176,6 +222,7 @@ class TrialRecorder(tune.Callback):
             "error": result.get("error") or ("the trial raised an error (run with --verbose)" if errored else None),
         }
         self.folder.append_trial(row)
+        self.next_id += 1
         self.on_row(row)
 
 
@@ -201,19 +248,51 @@ def start_ray(address: str | None, verbose: bool) -> RayRuntime:
         return RayRuntime(started_here=False, temp_dir=None)
     # Short path: Ray's Unix sockets must fit in 107 characters.
     temp_dir = tempfile.mkdtemp(prefix="ump-ray-", dir="/tmp" if Path("/tmp").is_dir() else None)
-    ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=verbose,
-             logging_level=level, _temp_dir=temp_dir)  # fmt: skip
+    ray.init(
+        num_cpus=os.cpu_count() or 1,
+        include_dashboard=False,
+        log_to_driver=verbose,
+        logging_level=level,
+        _temp_dir=temp_dir,
+    )
     return RayRuntime(started_here=True, temp_dir=temp_dir)
 
 
-def mark_interrupted_trials_failed(storage_url: str) -> None:
+def mark_interrupted_trials_failed(storage_url: str, study_name: str) -> None:
     """Trials left RUNNING by an interrupted run can never finish; tell Optuna so."""
     try:
-        study = optuna.load_study(study_name=STUDY_NAME, storage=storage_url)
+        study = optuna.load_study(study_name=study_name, storage=storage_url)
     except KeyError:
         return
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
         study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+
+
+@contextmanager
+def ray_session(plan: PlanConfig) -> Iterator[None]:
+    """One Ray connection for a whole plan (all rungs); stopped only if this plan started it."""
+    optuna.logging.set_verbosity(optuna.logging.INFO if plan.verbose else optuna.logging.WARNING)
+    runtime = start_ray(plan.ray_address, plan.verbose)
+    try:
+        yield
+    finally:
+        if runtime.started_here:
+            runtime.shutdown()
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One search: its FLOPs budget (the plan's own, or a proxy's), study and trial count."""
+
+    index: int
+    flops: float | None
+    ceiling_flops: float
+    study_name: str
+    trials: int
+    measure_latency: bool
+    families: tuple[str, ...] = ()  # empty: every family of the space
+    min_cost_level: float = MIN_COST_LEVEL
+    time_budget_s: float | None = None
 
 
 def run_search(
@@ -221,56 +300,55 @@ def run_search(
     folder: RunFolder,
     data: CTRData,
     spaces: dict[str, FamilySpace],
-    ceiling_flops: float,
-    n_trials: int,
+    rung: Rung,
     attempt: int,
     on_row: Callable[[dict], None],
 ) -> None:
-    optuna.logging.set_verbosity(optuna.logging.INFO if plan.verbose else optuna.logging.WARNING)
-    runtime = start_ray(plan.ray_address, plan.verbose)
-    try:
-        mark_interrupted_trials_failed(folder.optuna_url)
-        schema = {**data.schema, "embed_dim": plan.embed_dim}
-        space = CostAwareSpace(
-            spaces, Limits(flops=plan.budget.flops, params=plan.budget.params), ceiling_flops, schema
-        )
-        search = PlanSearch(
-            space=space,
-            metric=OBJECTIVES,
-            mode=["min", "min"],
-            sampler=optuna.samplers.TPESampler(seed=plan.seed + 1000 * attempt),
-            storage=optuna.storages.RDBStorage(folder.optuna_url),
-            study_name=STUDY_NAME,
-            full_fidelity=plan.fidelity,
-            latency_budget=plan.budget.latency_ms,
-        )
-        scheduler = ParetoASHA(
-            time_attr="samples", objectives=("val_logloss", "flops"), milestones=plan.asha_milestones
-        )
-        cpus = ray.cluster_resources().get("CPU", 1)
-        trainable = tune.with_resources(
-            tune.with_parameters(run_trial, data=data, plan=plan.to_dict()),
-            {"cpu": plan.cpus_per_trial, "gpu": plan.gpus_per_trial},
-        )
-        tuner = tune.Tuner(
-            trainable,
-            param_space={"cache_dir": str(folder.cache_dir.resolve())},
-            tune_config=tune.TuneConfig(
-                search_alg=search,
-                scheduler=scheduler,
-                num_samples=n_trials,
-                max_concurrent_trials=max(1, int(cpus // plan.cpus_per_trial)),
-                reuse_actors=True,
-            ),
-            run_config=tune.RunConfig(
-                name=f"search-{attempt}",
-                storage_path=str((folder.path / "ray").resolve()),
-                verbose=1 if plan.verbose else 0,
-                callbacks=[TrialRecorder(folder, plan.fidelity, on_row)],
-                failure_config=tune.FailureConfig(max_failures=0),
-            ),
-        )
-        tuner.fit()
-    finally:
-        if runtime.started_here:
-            runtime.shutdown()
+    """Search one rung inside an open ``ray_session``."""
+    mark_interrupted_trials_failed(folder.optuna_url, rung.study_name)
+    schema = {**data.schema, "embed_dim": plan.embed_dim}
+    limits = Limits(flops=rung.flops, params=plan.budget.params)
+    searched = {f: spaces[f] for f in rung.families} if rung.families else spaces
+    space = CostAwareSpace(searched, limits, rung.ceiling_flops, schema, min_cost_level=rung.min_cost_level)
+    latency_budget = plan.budget.latency_ms if rung.measure_latency else None
+    search = PlanSearch(
+        space=space,
+        metric=OBJECTIVES,
+        mode=["min", "min"],
+        sampler=optuna.samplers.TPESampler(seed=plan.seed + 1000 * attempt + rung.index),
+        storage=optuna.storages.RDBStorage(folder.optuna_url),
+        study_name=rung.study_name,
+        full_fidelity=plan.fidelity,
+        latency_budget=latency_budget,
+    )
+    scheduler = ParetoASHA(time_attr="samples", objectives=("val_logloss", "flops"), milestones=plan.asha_milestones)
+    cpus = ray.cluster_resources().get("CPU", 1)
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, data=data, plan=plan.to_dict()),
+        {"cpu": plan.cpus_per_trial, "gpu": plan.gpus_per_trial},
+    )
+    constants = {
+        "cache_dir": str(folder.cache_dir.resolve()),
+        "rung": rung.index,
+        "measure_latency": latency_budget is not None,
+    }
+    tuner = tune.Tuner(
+        trainable,
+        param_space=constants,
+        tune_config=tune.TuneConfig(
+            search_alg=search,
+            scheduler=scheduler,
+            num_samples=rung.trials,
+            max_concurrent_trials=max(1, int(cpus // plan.cpus_per_trial)),
+            reuse_actors=True,
+            time_budget_s=rung.time_budget_s,
+        ),
+        run_config=tune.RunConfig(
+            name=f"{rung.study_name}-{attempt}",
+            storage_path=str((folder.path / "ray").resolve()),
+            verbose=1 if plan.verbose else 0,
+            callbacks=[TrialRecorder(folder, plan.fidelity, on_row)],
+            failure_config=tune.FailureConfig(max_failures=0),
+        ),
+    )
+    tuner.fit()

@@ -87,6 +87,22 @@ def narrowest_config(space: FamilySpace, knobs: dict[str, int], schema: dict[str
         return None
 
 
+REPAIR_ORDER = ("depth", "ffn_ratio", "n_tokens", "heads", "bases", "rank")
+
+
+def repair(space: FamilySpace, knobs: dict[str, int], limits: Limits, schema: dict[str, Any]) -> dict[str, int]:
+    """Shrink knobs one at a time (in REPAIR_ORDER, to their smallest values) until the narrowest
+    width fits the budgets, so a shape that cannot fit at any width is not wasted as a trial."""
+    knobs = dict(knobs)
+    for knob in REPAIR_ORDER:
+        narrowest = narrowest_config(space, knobs, schema)
+        if narrowest is not None and fits(narrowest, limits):
+            break
+        if knob in space.knobs:
+            knobs = family_knobs(space, {**knobs, knob: space.smallest(knob)})
+    return knobs
+
+
 def smallest_config(spaces: dict[str, FamilySpace], schema: dict[str, Any]) -> ModelConfig:
     """The cheapest configuration (by FLOPs) that the spaces allow."""
     candidates = []
@@ -108,11 +124,19 @@ class CostAwareSpace:
     ``trial_number``.
     """
 
-    def __init__(self, spaces: dict[str, FamilySpace], limits: Limits, ceiling_flops: float, schema: dict[str, Any]):
+    def __init__(
+        self,
+        spaces: dict[str, FamilySpace],
+        limits: Limits,
+        ceiling_flops: float,
+        schema: dict[str, Any],
+        min_cost_level: float = MIN_COST_LEVEL,
+    ) -> None:
         self.spaces = spaces
         self.limits = limits
         self.ceiling_flops = ceiling_flops
         self.schema = schema
+        self.min_cost_level = min_cost_level
 
     def sample_knobs(self, trial: Any, space: FamilySpace) -> dict[str, int]:
         knobs = {}
@@ -128,8 +152,9 @@ class CostAwareSpace:
         family = trial.suggest_categorical("family", sorted(self.spaces))
         space = self.spaces[family]
         knobs = self.sample_knobs(trial, space)
-        level = trial.suggest_float("cost_level", MIN_COST_LEVEL, 1.0, log=True)
+        level = trial.suggest_float("cost_level", self.min_cost_level, 1.0, log=True)
         target = Limits(flops=level * self.ceiling_flops, params=self.limits.params)
+        knobs = repair(space, knobs, self.limits, self.schema)
         # Below the narrowest width the level cannot be met: take the narrowest, which still
         # trains if it fits the budgets themselves.
         config = solve_width(space, knobs, target, self.schema) or narrowest_config(space, knobs, self.schema)

@@ -77,9 +77,11 @@ def test_pareto_csv_is_the_brute_force_front_of_full_fidelity_rows(flops_run):
     columns = [c for c, _ in plan.objectives]
     points = np.array([[number(r[c]) for c in columns] for r in rows])
     dominated = {
-        i for i in range(len(rows)) for j in range(len(rows))
+        i
+        for i in range(len(rows))
+        for j in range(len(rows))
         if np.all(points[j] <= points[i]) and np.any(points[j] < points[i])
-    }  # fmt: skip
+    }
     expected = {rows[i]["trial_id"] for i in range(len(rows)) if i not in dominated}
     front = {r["trial_id"] for r in read_csv(out / "pareto.csv")}
     assert front == expected
@@ -145,8 +147,21 @@ def test_params_budget_constrains_the_result(tmp_path):
 def test_latency_budget_constrains_the_result(tmp_path):
     out = tmp_path / "run"
     budget_ms = 1.5
-    result = plan_cli("--latency-ms", str(budget_ms), "--batch-size", "64", "--flops", "2e6", "--trials", "6",
-                      "--fidelity", "2000", "--out", str(out), "--json")  # fmt: skip
+    result = plan_cli(
+        "--latency-ms",
+        str(budget_ms),
+        "--batch-size",
+        "64",
+        "--flops",
+        "2e6",
+        "--trials",
+        "6",
+        "--fidelity",
+        "2000",
+        "--out",
+        str(out),
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     rows = read_csv(out / "trials.csv")
@@ -155,6 +170,7 @@ def test_latency_budget_constrains_the_result(tmp_path):
         if row["status"] in TRAINED:
             assert number(row["latency_ms"]) <= budget_ms  # measured in the trial before training
     chosen_row = next(r for r in rows if int(r["trial_id"]) == summary["chosen"]["trial_id"])
+    assert chosen_row["rung"] == "0"
     assert number(chosen_row["latency_ms"]) <= budget_ms
     assert math.isfinite(summary["chosen"]["latency_ms"])  # certified again on the budget's device
     plan = json.loads((out / "plan.json").read_text())["plan"]
@@ -209,11 +225,11 @@ def test_resume_after_interruption_keeps_finished_trials(tmp_path):
     rows = read_csv(out / "trials.csv")
     assert len(rows) == 6  # only the missing trials ran
     assert rows[: len(first)] == first  # finished rows untouched, not re-run
-    ids = [r["trial_id"] for r in rows]
-    assert len(set(ids)) == len(ids)
+    ids = [int(r["trial_id"]) for r in rows]
+    assert ids == list(range(6))
     study = optuna.load_study(study_name="plan", storage=f"sqlite:///{out / 'optuna.db'}")
     states = {t.number: t.state for t in study.trials}
-    assert all(int(i) in states for i in ids)  # one study across both runs
+    assert all(int(r["optuna_trial"]) in states for r in rows)  # one study across both runs
     assert not any(s == optuna.trial.TrialState.RUNNING for s in states.values())
 
     again = plan_cli("--resume", str(out), "--json")  # a finished run: nothing more runs
@@ -231,16 +247,33 @@ def test_corrupt_run_folder_on_resume_exits_2(tmp_path):
 
 @pytest.mark.slow
 def test_plan_on_a_real_ray_start_cluster_on_loopback(tmp_path):
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled",
-           "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # fmt: skip
+    env = {
+        **os.environ,
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AUTH_MODE": "disabled",
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    }
     port = 20000 + os.getpid() % 20000
     temp_dir = Path("/tmp") / f"ump-cluster-{os.getpid()}"
     ray_bin = str(Path(sys.executable).with_name("ray"))
     head = subprocess.Popen(
-        [ray_bin, "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
-         "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp_dir}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
-    )  # fmt: skip
+        [
+            ray_bin,
+            "start",
+            "--head",
+            "--block",
+            f"--port={port}",
+            "--node-ip-address=127.0.0.1",
+            "--num-cpus=2",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+            f"--temp-dir={temp_dir}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
     try:
         address = f"127.0.0.1:{port}"
         for _ in range(60):
@@ -251,8 +284,19 @@ def test_plan_on_a_real_ray_start_cluster_on_loopback(tmp_path):
         else:
             pytest.fail("the ray head did not come up")
         out = tmp_path / "run"
-        result = plan_cli("--flops", "2e5", "--trials", "3", "--fidelity", "2000", "--ray-address", address,
-                          "--out", str(out), "--json")  # fmt: skip
+        result = plan_cli(
+            "--flops",
+            "2e5",
+            "--trials",
+            "3",
+            "--fidelity",
+            "2000",
+            "--ray-address",
+            address,
+            "--out",
+            str(out),
+            "--json",
+        )
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["trials"] == 3
         assert head.poll() is None  # the planner joined the cluster and left it running

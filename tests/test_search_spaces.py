@@ -67,14 +67,17 @@ D_MODEL = {"d_model": {"low": 8, "high": 64}}
     ("data", "fragment"),
     [
         ({"mlp": {}}, "family 'mlp' is unknown"),
-        ({"unimixer": {"n_tokens": [4], "heads": [2], "depth": {"low": 1, "high": 2}, "ffn_ratio": [1]}},
-         "needs a domain for d_model"),
-        ({"rankmixer": {"n_tokens": [4], "heads": [4], "depth": [1], "ffn_ratio": [1], **D_MODEL}},
-         "rankmixer.heads is not a knob"),
-        ({"wukong": {"n_tokens": [0], "rank": [2], "depth": [1], "ffn_ratio": [1], **D_MODEL}},
-         "wukong.n_tokens=[0]"),
+        (
+            {"unimixer": {"n_tokens": [4], "heads": [2], "depth": {"low": 1, "high": 2}, "ffn_ratio": [1]}},
+            "needs a domain for d_model",
+        ),
+        (
+            {"rankmixer": {"n_tokens": [4], "heads": [4], "depth": [1], "ffn_ratio": [1], **D_MODEL}},
+            "rankmixer.heads is not a knob",
+        ),
+        ({"wukong": {"n_tokens": [0], "rank": [2], "depth": [1], "ffn_ratio": [1], **D_MODEL}}, "wukong.n_tokens=[0]"),
     ],
-)  # fmt: skip
+)
 def test_bad_space_files_are_named(data, fragment):
     with pytest.raises(PlanError) as info:
         parse_spaces(data, "--space my.yaml")
@@ -83,8 +86,10 @@ def test_bad_space_files_are_named(data, fragment):
 
 def test_user_space_file(tmp_path):
     path = tmp_path / "space.yaml"
-    path.write_text("attention:\n  n_tokens: [4]\n  heads: [2]\n  depth: {low: 1, high: 2}\n  ffn_ratio: [2]\n"
-                    "  d_model: {low: 8, high: 64}\n")  # fmt: skip
+    path.write_text(
+        "attention:\n  n_tokens: [4]\n  heads: [2]\n  depth: {low: 1, high: 2}\n  ffn_ratio: [2]\n"
+        "  d_model: {low: 8, high: 64}\n"
+    )
     spaces = load_spaces(path)
     assert list(spaces) == ["attention"]
     with pytest.raises(PlanError, match="does not exist"):

@@ -82,8 +82,17 @@ def test_temperature_anneals_to_tau_end(synthetic, monkeypatch):
 @pytest.mark.slow
 def test_larger_model_reaches_lower_logloss_on_synthetic_data(synthetic):
     common = {"embed_dim": 8, **synthetic.schema}
-    tiny = ModelConfig(family="unimixing_lite", n_tokens=2, d_model=4, heads=1, rank=1, bases=1, depth=1, ffn_ratio=1,
-                       **{**common, "embed_dim": 4})  # fmt: skip
+    tiny = ModelConfig(
+        family="unimixing_lite",
+        n_tokens=2,
+        d_model=4,
+        heads=1,
+        rank=1,
+        bases=1,
+        depth=1,
+        ffn_ratio=1,
+        **{**common, "embed_dim": 4},
+    )
     larger = ModelConfig(family="unimixing_lite", n_tokens=8, d_model=32, heads=2, rank=8, bases=2, depth=2, **common)
     small_result = evaluate(tiny, synthetic, fidelity=60_000)
     large_result = evaluate(larger, synthetic, fidelity=60_000)
@@ -95,8 +104,9 @@ def test_larger_model_reaches_lower_logloss_on_synthetic_data(synthetic):
 @pytest.mark.skipif(not SHARED_CRITEO.is_dir(), reason="real Criteo samples not found at ../shared/data/criteo")
 def test_unimixing_lite_on_real_criteo_reaches_auc_072():
     data = load_data(DataSpec(path=str(SHARED_CRITEO / "criteo_sampled_data_10k.csv"), val_fraction=0.2, min_count=10))
-    config = ModelConfig(family="unimixing_lite", n_tokens=8, d_model=32, heads=2, rank=8, bases=2, depth=2,
-                         embed_dim=8, **data.schema)  # fmt: skip
+    config = ModelConfig(
+        family="unimixing_lite", n_tokens=8, d_model=32, heads=2, rank=8, bases=2, depth=2, embed_dim=8, **data.schema
+    )
     result = evaluate(config, data, fidelity=3 * len(data.train), settings=TrainSettings(batch_size=256))
     assert result.ok
     assert result.val_auc >= 0.72, result

@@ -1,0 +1,215 @@
+"""Auto-scaling: proxies on a ladder of budgets, a scaling law per family, and a scale-up.
+
+A 2e9-FLOPs model cannot be trained many times here, so the planner:
+1. searches a ladder of proxy budgets target/4^k that train in seconds;
+2. per family, fits the best validation logloss against FLOPs across rungs
+   (``planner.scaling``), with a bootstrap interval and a held-out check (the largest
+   rung predicted from the others), and how each shape knob moves with scale;
+3. scales the best proxy shape up along those trends, solving width (and depth, when
+   the width range runs out) with the analytic cost so that FLOPs land in
+   [0.95, 1.0] x the budget and within the params budget; a latency budget is measured
+   on the full-size model and shrinks the target until it holds;
+4. chooses the family whose scaled-up model has the lowest upper bound of its 90 %
+   predicted-logloss interval (see ``planner.plan.finish_ladder``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mixers import ConfigError, ModelConfig, analytic_cost, build_model
+from planner.plan_config import PlanConfig
+from planner.profiling import measure_latency_ms, resolve_device
+from planner.scaling import PowerLawFit, bootstrap_interval, fit_log_trend, fit_power_law, held_out_error
+from search_spaces import FamilySpace, IntRange, Limits, solve_width
+from search_spaces.cost_aware import family_knobs
+
+LADDER_FACTOR = 4
+MAX_RUNGS = 5
+MIN_RUNGS = 3
+# Training FLOPs one proxy trial may cost on a CPU (about 5-10 s on two cores); x100 with a GPU.
+PROXY_TRAIN_FLOPS_CPU = 1e11
+TARGET_MAX_D_MODEL = 8192  # beyond this width the scale-up adds depth instead
+LADDER_MIN_COST_LEVEL = 0.25  # proxies use at least a quarter of their rung's budget
+FILL_LOW = 0.95  # a scaled-up config uses at least this share of the FLOPs budget
+
+
+def proxy_max_flops(plan: PlanConfig) -> float:
+    if plan.proxy_max_flops is not None:
+        return plan.proxy_max_flops
+    per_trial = PROXY_TRAIN_FLOPS_CPU * (100 if plan.gpus_per_trial > 0 else 1)
+    return per_trial / (3 * plan.fidelity)
+
+
+def ladder_budgets(target: float, top: float, bottom: float) -> list[float]:
+    """target / 4^k for the k that put rungs in [bottom, top], largest MAX_RUNGS of them, ascending."""
+    budget = target
+    while budget > top:
+        budget /= LADDER_FACTOR
+    rungs = []
+    while budget >= bottom and len(rungs) < MAX_RUNGS:
+        rungs.append(budget)
+        budget /= LADDER_FACTOR
+    return sorted(rungs)
+
+
+@dataclass
+class FamilyScaling:
+    family: str
+    points: list[dict[str, Any]]  # the best full-fidelity trial per rung
+    fit: PowerLawFit | None = None
+    held_out: dict[str, float] | None = None
+    trends: dict[str, float] = field(default_factory=dict)  # knob -> log-log slope
+    target_config: ModelConfig | None = None
+    target_flops: int | None = None
+    target_params: int | None = None
+    target_latency_ms: float | None = None
+    predicted_logloss: float | None = None
+    interval: tuple[float, float] | None = None
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "family": self.family,
+            "points": self.points,
+            "fit": self.fit.to_dict() if self.fit else None,
+            "held_out": self.held_out,
+            "trends": self.trends,
+            "target_config": self.target_config.to_dict() if self.target_config else None,
+            "target_flops": self.target_flops,
+            "target_params": self.target_params,
+            "target_latency_ms": self.target_latency_ms,
+            "predicted_logloss": self.predicted_logloss,
+            "interval": list(self.interval) if self.interval else None,
+            "note": self.note,
+        }
+
+
+def best_per_rung(rows: list[dict[str, Any]], family: str, fidelity: int) -> list[dict[str, Any]]:
+    best: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        if row["family"] != family or row["status"] != "ok" or row["fidelity"] < fidelity:
+            continue
+        if not math.isfinite(row["val_logloss"]):
+            continue
+        if row["rung"] not in best or row["val_logloss"] < best[row["rung"]]["val_logloss"]:
+            best[row["rung"]] = row
+    return [best[r] for r in sorted(best)]
+
+
+def snap(domain: tuple[int, ...] | IntRange, value: float) -> int:
+    """The allowed value nearest to ``value`` in log space."""
+    if isinstance(domain, IntRange):
+        return int(min(max(round(value), domain.low), domain.high))
+    return int(min(domain, key=lambda option: abs(math.log(option) - math.log(max(value, 1e-9)))))
+
+
+def scaled_knobs(space: FamilySpace, best: list[dict[str, Any]], target: float) -> tuple[dict[str, int], dict]:
+    """The top proxy's knobs moved along the per-knob trends to the target FLOPs."""
+    top = best[-1]
+    compute = np.array([row["flops"] for row in best], dtype=float)
+    knobs, slopes = {}, {}
+    for knob, domain in space.knobs.items():
+        trend = fit_log_trend(compute, np.array([row[knob] for row in best], dtype=float))
+        if trend is None:
+            knobs[knob] = int(top[knob])
+            continue
+        slopes[knob] = trend.slope
+        # Move from the top proxy's own value by the fitted slope (not from the regression line),
+        # so the scale-up starts at a shape that was actually measured.
+        knobs[knob] = snap(domain, top[knob] * (target / top["flops"]) ** trend.slope)
+    return family_knobs(space, knobs), slopes
+
+
+def fill_budget(
+    space: FamilySpace, knobs: dict[str, int], limits: Limits, schema: dict[str, Any]
+) -> ModelConfig | None:
+    """Widest config at these knobs within limits; when width alone cannot reach FILL_LOW of the
+    FLOPs budget, add depth. Returns the config whose FLOPs come closest to the budget from below."""
+    wide = FamilySpace(space.family, space.knobs, IntRange(space.d_model.low, TARGET_MAX_D_MODEL))
+    best: ModelConfig | None = None
+    depth = knobs["depth"]
+    for extra in range(0, 4 * max(depth, 1)):
+        try:
+            config = solve_width(wide, {**knobs, "depth": depth + extra}, limits, schema)
+        except ConfigError:
+            config = None
+        if config is None:
+            break
+        if best is None or analytic_cost(config).flops > analytic_cost(best).flops:
+            best = config
+        if limits.flops is None or analytic_cost(config).flops >= FILL_LOW * limits.flops:
+            break
+    return best
+
+
+def fit_within_latency(
+    config: ModelConfig,
+    space: FamilySpace,
+    knobs: dict[str, int],
+    limits: Limits,
+    plan: PlanConfig,
+    schema: dict[str, Any],
+) -> tuple[ModelConfig | None, float | None]:
+    """Measure the full-size model; shrink the FLOPs target until the latency budget holds."""
+    budget = plan.budget.latency_ms
+    if budget is None:
+        return config, None
+    device = resolve_device(plan.budget.device)
+    for _ in range(8):
+        latency = measure_latency_ms(build_model(config), plan.budget.batch_size, device, min_run_time=0.2)
+        if latency <= budget:
+            return config, latency
+        shrink = 0.9 * budget / latency
+        current = analytic_cost(config)
+        limits = Limits(flops=current.flops * shrink, params=limits.params)
+        smaller = fill_budget(space, knobs, limits, schema)
+        if smaller is None:
+            return None, latency
+        config = smaller
+    return None, latency
+
+
+def analyse_family(
+    family: str,
+    rows: list[dict[str, Any]],
+    plan: PlanConfig,
+    space: FamilySpace,
+    schema: dict[str, Any],
+    target_flops: float,
+) -> FamilyScaling:
+    best = best_per_rung(rows, family, plan.fidelity)
+    result = FamilyScaling(
+        family=family,
+        points=[
+            {"rung": r["rung"], "trial_id": r["trial_id"], "flops": r["flops"], "val_logloss": r["val_logloss"]}
+            for r in best
+        ],
+    )
+    if len(best) < 3:
+        result.note = f"no fit: {len(best)} rung(s) with a full-fidelity trial, 3 needed"
+        return result
+    compute = np.array([r["flops"] for r in best], dtype=float)
+    loss = np.array([r["val_logloss"] for r in best], dtype=float)
+    result.fit = fit_power_law(compute, loss)
+    result.held_out = held_out_error(compute, loss) if len(best) >= 4 else None
+    knobs, result.trends = scaled_knobs(space, best, target_flops)
+    limits = Limits(flops=plan.budget.flops, params=plan.budget.params)
+    config = fill_budget(space, knobs, limits, schema)
+    if config is None:
+        result.note = "no valid configuration of the scaled shape fits the budgets"
+        return result
+    config, latency = fit_within_latency(config, space, knobs, limits, plan, schema)
+    if config is None:
+        result.note = f"the scaled shape cannot meet --latency-ms {plan.budget.latency_ms} (measured {latency:.1f} ms)"
+        return result
+    cost = analytic_cost(config)
+    result.target_config = config
+    result.target_flops, result.target_params, result.target_latency_ms = cost.flops, cost.params_dense, latency
+    result.predicted_logloss = float(result.fit.predict(cost.flops))
+    result.interval = bootstrap_interval(compute, loss, result.fit, cost.flops, seed=plan.seed)
+    return result

@@ -1,0 +1,116 @@
+"""The auto-scaling planner: proxy ladder, scaling fits, held-out check, scale-up to the budget."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mixers import analytic_cost, build_model, capped_criteo_cardinalities, load_config
+from planner.ladder import FILL_LOW, fill_budget, ladder_budgets, snap
+from planner.profiling import measure_flops
+from search_spaces import IntRange, Limits, load_spaces
+
+EXE = str(Path(sys.executable).with_name("unimixer-plan"))
+SCHEMA = {"num_dense": 13, "cardinalities": capped_criteo_cardinalities(10_000), "embed_dim": 16}
+
+
+# Small ladders: proxies capped at 1.5e6 FLOPs and 2,000 samples, so each trains in about a second.
+SMALL_LADDER = (
+    "--flops 2.4e7 --proxy-max-flops 1.5e6 --fidelity 2000 --families unimixing_lite --families wukong "
+    "--trials 8 --seed 3"
+)
+TARGET_2E9 = "--flops 2e9 --proxy-max-flops 1.5e6 --fidelity 2000 --families unimixing_lite --trials 8 --batch-size 8"
+LATENCY = (
+    "--flops 1e8 --proxy-max-flops 2e6 --batch-size 16 --device cpu --fidelity 2000 "
+    "--families unimixing_lite --trials 8"
+)
+
+
+def plan_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=900)
+
+
+def test_ladder_budgets_are_powers_of_four_below_the_target():
+    rungs = ladder_budgets(2e9, top=2e6, bottom=1.6e4)
+    assert rungs == pytest.approx([2e9 / 4**k for k in (8, 7, 6, 5)])
+    assert ladder_budgets(1e6, top=2e6, bottom=1e5) == pytest.approx([2.5e5 / 1, 1e6])  # 1e6/4 = 2.5e5
+
+
+def test_snap_and_fill_budget_land_in_the_band():
+    assert snap((4, 8, 16, 32), 11.0) == 8 and snap((4, 8, 16, 32), 12.0) == 16
+    assert snap(IntRange(1, 6), 9.4) == 6
+    space = load_spaces()["unimixing_lite"]
+    knobs = {"n_tokens": 16, "heads": 4, "rank": 16, "bases": 4, "depth": 2, "ffn_ratio": 2}
+    for budget in (3e7, 2e9, 5e10):
+        config = fill_budget(space, knobs, Limits(flops=budget), SCHEMA)
+        assert FILL_LOW * budget <= analytic_cost(config).flops <= budget
+
+
+@pytest.fixture(scope="module")
+def small_ladder(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ladder") / "run"
+    result = plan_cli(*SMALL_LADDER.split(), "--out", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    return out, json.loads(result.stdout)
+
+
+def test_small_ladder_writes_fits_and_the_held_out_error(small_ladder):
+    out, summary = small_ladder
+    scaling = json.loads((out / "scaling.json").read_text())
+    assert summary["mode"] == "ladder" and len(scaling["rungs"]) >= 4
+    budgets = [r["flops_budget"] for r in scaling["rungs"]]
+    assert budgets == pytest.approx([2.4e7 / 4**k for k in (5, 4, 3, 2)])
+    fitted = [f for f in scaling["families"].values() if f["fit"] is not None]
+    assert fitted, scaling
+    for family in fitted:
+        assert len(family["points"]) >= 3
+        assert family["interval"][0] <= family["predicted_logloss"] <= family["interval"][1]
+    checked = [f for f in fitted if f["held_out"] is not None]
+    assert checked and all(0 <= f["held_out"]["relative_error"] < 1 for f in checked)
+    assert summary["held_out"]
+    # trials only ever train within their rung's budget
+    with (out / "trials.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        if row["status"] in ("ok", "stopped"):
+            assert int(row["flops"]) <= budgets[int(row["rung"]) - 1]
+    with (out / "pareto.csv").open() as handle:
+        pareto = list(csv.DictReader(handle))
+    assert {r["scale"] for r in pareto} == {"proxy", "target"}
+    assert all(r["predicted"] == "val_logloss" for r in pareto if r["scale"] == "target")
+    chosen = summary["chosen"]
+    assert chosen["predicted"] and chosen["val_logloss_interval"][0] <= chosen["val_logloss"]
+    assert FILL_LOW * 2.4e7 <= chosen["flops_fvcore"] <= 2.4e7
+
+
+@pytest.mark.slow
+def test_a_2e9_plan_lands_in_the_flops_band_by_fvcore(tmp_path):
+    out = tmp_path / "run"
+    result = plan_cli(*TARGET_2E9.split(), "--out", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    chosen = json.loads(result.stdout)["chosen"]
+    config = load_config(out / "chosen.yaml")
+    flops, _ = measure_flops(build_model(config))  # fvcore, in this process, on the written config
+    assert flops == chosen["flops_fvcore"] == analytic_cost(config).flops
+    assert 0.95 * 2e9 <= flops <= 2e9
+    low, high = chosen["val_logloss_interval"]
+    assert low <= chosen["val_logloss"] <= high
+
+
+def test_a_latency_budget_constrains_the_scaled_up_config(tmp_path):
+    out = tmp_path / "run"
+    budget_ms = 4.0
+    result = plan_cli(*LATENCY.split(), "--latency-ms", str(budget_ms), "--out", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    scaling = json.loads((out / "scaling.json").read_text())
+    family = scaling["families"]["unimixing_lite"]
+    assert family["target_latency_ms"] <= budget_ms  # measured on the full-size model
+    # the latency budget binds: the scaled-up model uses well under the FLOPs budget
+    assert family["target_flops"] < 0.95e8
+    assert summary["chosen"]["flops_fvcore"] == family["target_flops"]
