@@ -94,6 +94,9 @@ def plan(
     dataset: DatasetOption = "criteo",
     data: DataOption = None,
     schema: SchemaOption = None,
+    min_count: MinCountOption = 10,
+    hash_buckets: HashOption = None,
+    max_rows: MaxRowsOption = None,
     families: Annotated[
         list[str] | None, typer.Option("--families", help="A family to search (repeat the option). Default: all.")
     ] = None,
@@ -141,7 +144,7 @@ def plan(
                 typer.echo(ctx.get_help(), err=True)
             plan_config = PlanConfig(
                 budget=Budget(flops=flops, params=params, latency_ms=latency_ms, batch_size=batch_size, device=device),
-                data=data_spec(dataset, data, schema, seed),
+                data=data_spec(dataset, data, schema, seed, min_count, hash_buckets, max_rows),
                 families=tuple(families or ()),
                 trials=trials,
                 fidelity=parse_fidelity(fidelity),
@@ -249,6 +252,7 @@ def print_summary(summary: dict[str, Any]) -> None:
         else:
             typer.echo(f"  {name:<19}: {fmt(value)} of {fmt(limit)} ({chosen['margins'][key]:+.1%} margin)")
     typer.echo(f"config: {Path(summary['run_dir']) / 'chosen.yaml'}")
+    typer.echo(f"report: {Path(summary['run_dir']) / 'report.html'}")
 
 
 @app.command()
@@ -352,6 +356,22 @@ def export(
 
         written = run_export(run_dir, fmt, out, trial_id=trial)
     typer.echo(f"wrote {written}")
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A plan's run folder.")],
+    png: Annotated[
+        Path | None, typer.Option(help="Also write each figure as PNG into this folder (needs Chromium).")
+    ] = None,
+) -> None:
+    """Rebuild the offline HTML report of a run folder (and PNGs with --png)."""
+    with user_errors():
+        from reports import write_pngs, write_report
+
+        typer.echo(f"wrote {write_report(run_dir)}")
+        if png is not None:
+            typer.echo(f"wrote {len(write_pngs(run_dir, png))} PNG files to {png}")
 
 
 @app.command()

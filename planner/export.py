@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 import warnings
 from pathlib import Path
@@ -29,18 +28,8 @@ from planner.run_folder import RunFolder
 FORMATS = ("yaml", "json", "torchscript", "onnx")
 
 
-def select_trial(folder: RunFolder, trial_id: int | None) -> dict[str, Any]:
+def select_trial(folder: RunFolder, trial_id: int) -> dict[str, Any]:
     rows = folder.load_trials()
-    if trial_id is None:
-        try:
-            summary = json.loads(folder.summary_file.read_text())
-        except FileNotFoundError:
-            raise PlanError(f"{folder.path}: no summary.json; the plan has not finished (pass --trial ID)") from None
-        except json.JSONDecodeError:
-            raise PlanError(f"{folder.summary_file}: corrupt summary file") from None
-        if summary.get("chosen") is None:
-            raise PlanError(f"{folder.path}: the plan chose no configuration; pass --trial ID")
-        trial_id = summary["chosen"]["trial_id"]
     matches = [r for r in rows if r["trial_id"] == trial_id]
     if not matches or matches[0]["family"] in (None, ""):
         known = sorted(r["trial_id"] for r in rows if r["family"])
@@ -48,38 +37,39 @@ def select_trial(folder: RunFolder, trial_id: int | None) -> dict[str, Any]:
     return matches[0]
 
 
-def trial_config(folder: RunFolder, row: dict[str, Any]) -> ModelConfig:
+def selected_config(folder: RunFolder, trial_id: int | None) -> tuple[ModelConfig, dict[str, Any]]:
+    """The config to export and the metrics that travel with it: the plan's chosen one (which on a
+    proxy ladder is the scaled-up target, not a trial), or the given trial's."""
     plan = folder.load_plan()
     data = load_data(plan.data, train_rows=16)  # the schema only: cardinalities come from the data
-    return row_config(row, {**data.schema, "embed_dim": plan.embed_dim})
+    if trial_id is None:
+        chosen = folder.load_summary().get("chosen")
+        if chosen is None:
+            raise PlanError(f"{folder.path}: the plan chose no configuration; pass --trial ID")
+        return ModelConfig.from_dict(chosen["model"]), export_metadata(plan, data, chosen)
+    row = select_trial(folder, trial_id)
+    config = row_config(row, {**data.schema, "embed_dim": plan.embed_dim})
+    measured = {
+        "val_logloss": row["val_logloss"],
+        "val_auc": row["val_auc"],
+        "fidelity": row["fidelity"],
+        "flops_fvcore": analytic_cost(config).flops,
+        "params_dense": row["params_dense"],
+        "latency_ms": row["latency_ms"],
+    }
+    return config, {"trial_id": trial_id, **export_metadata(plan, data, measured)}
 
 
 def export(run_dir: str | Path, fmt: str, out: str | Path, trial_id: int | None = None) -> Path:
     if fmt not in FORMATS:
         raise PlanError(f"--format {fmt!r}: allowed: {', '.join(FORMATS)}")
     folder = RunFolder(Path(run_dir))
-    plan = folder.load_plan()
-    row = select_trial(folder, trial_id)
-    config = trial_config(folder, row)
+    config, metadata = selected_config(folder, trial_id)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt in ("yaml", "json"):
-        data = load_data(plan.data, train_rows=16)
-        measured = {
-            "trial_id": row["trial_id"],
-            "val_logloss": row["val_logloss"],
-            "val_auc": row["val_auc"],
-            "fidelity": row["fidelity"],
-            "flops_fvcore": analytic_cost(config).flops,
-            "params_dense": row["params_dense"],
-            "latency_ms": row["latency_ms"],
-        }
-        return save_config(
-            config,
-            out.with_suffix(f".{fmt}") if not out.suffix else out,
-            extra={"trial_id": row["trial_id"], **export_metadata(plan, data, measured)},
-        )
-    torch.manual_seed(plan.seed)
+        return save_config(config, out if out.suffix else out.with_suffix(f".{fmt}"), extra=metadata)
+    torch.manual_seed(folder.load_plan().seed)
     model = build_model(config).eval()
     inputs = example_inputs(config, batch_size=4)
     with torch.no_grad():

@@ -179,6 +179,9 @@ def run_plan(plan: PlanConfig, resume: bool = False, on_row=None, on_start=None)
     outcome.summary["planned_trials"] = planned
     outcome.summary["interrupted"] = plan.time_budget_min is None and len(outcome.trials) < planned
     folder.summary_file.write_text(json.dumps(outcome.summary, indent=2) + "\n")
+    from reports import write_report
+
+    write_report(folder.path)
     return outcome
 
 

@@ -103,6 +103,16 @@ class RunFolder:
         except (json.JSONDecodeError, KeyError, TypeError) as err:
             raise PlanError(f"{self.plan_file}: corrupt plan file ({type(err).__name__}: {err})") from None
 
+    def load_summary(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.summary_file.read_text())
+        except FileNotFoundError:
+            raise PlanError(
+                f"{self.path}: no summary.json; the plan has not finished (continue it with --resume)"
+            ) from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise PlanError(f"{self.summary_file}: corrupt summary file") from None
+
     def append_trial(self, row: dict[str, Any]) -> None:
         new = not self.trials_file.exists()
         with self.trials_file.open("a", newline="") as handle:

@@ -93,35 +93,48 @@ def fit_power_law(compute: np.ndarray, loss: np.ndarray) -> PowerLawFit | None:
     )
 
 
-def bootstrap_interval(
-    compute: np.ndarray,
-    loss: np.ndarray,
-    fit: PowerLawFit,
-    at: float,
-    samples: int = 300,
-    seed: int = 0,
-    level: float = 0.9,
-) -> tuple[float, float]:
-    """Central ``level`` interval of the prediction at ``at``, by resampling the fit's residuals."""
+def bootstrap_fits(
+    compute: np.ndarray, loss: np.ndarray, fit: PowerLawFit, samples: int = 300, seed: int = 0
+) -> list[PowerLawFit]:
+    """Refits on the fitted curve plus resampled residuals (a residual bootstrap)."""
     compute = np.asarray(compute, dtype=np.float64)
     loss = np.asarray(loss, dtype=np.float64)
     fitted = np.asarray(fit.predict(compute))
     residuals = loss - fitted
     # Small samples understate spread: inflate residuals to their unbiased size.
-    residuals = residuals * np.sqrt(len(loss) / max(1, len(loss) - 3)) if len(loss) > 3 else residuals
+    if len(loss) > 3:
+        residuals = residuals * np.sqrt(len(loss) / (len(loss) - 3))
     spread = max(fit.residual_std, 1e-6)
     rng = np.random.default_rng(seed)
-    predictions = []
+    fits = []
     for _ in range(samples):
         noise = rng.choice(residuals, size=len(loss)) if np.any(residuals) else rng.normal(0, spread, len(loss))
         refit = fit_power_law(compute, fitted + noise)
         if refit is not None:
-            predictions.append(refit.predict(at))
-    if not predictions:
-        centre = fit.predict(at)
+            fits.append(refit)
+    return fits
+
+
+def bootstrap_band(
+    compute: np.ndarray, loss: np.ndarray, fit: PowerLawFit, grid: np.ndarray, level: float = 0.9, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Central ``level`` band of the fitted curve over ``grid``."""
+    fits = bootstrap_fits(compute, loss, fit, seed=seed)
+    grid = np.asarray(grid, dtype=np.float64)
+    if not fits:
+        centre = np.asarray(fit.predict(grid))
         return centre, centre
-    low, high = np.quantile(predictions, [(1 - level) / 2, (1 + level) / 2])
-    return float(low), float(high)
+    curves = np.stack([np.asarray(f.predict(grid)) for f in fits])
+    low, high = np.quantile(curves, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return low, high
+
+
+def bootstrap_interval(
+    compute: np.ndarray, loss: np.ndarray, fit: PowerLawFit, at: float, level: float = 0.9, seed: int = 0
+) -> tuple[float, float]:
+    """Central ``level`` interval of the prediction at ``at``."""
+    low, high = bootstrap_band(compute, loss, fit, np.array([at]), level=level, seed=seed)
+    return float(low[0]), float(high[0])
 
 
 @dataclass(frozen=True)

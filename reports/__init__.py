@@ -1,0 +1,9 @@
+"""The Plotly report: data objects from a run folder, figures from them, one offline page."""
+
+from __future__ import annotations
+
+from reports.data import ReportData, load_report_data
+from reports.figures import all_figures
+from reports.page import write_pngs, write_report
+
+__all__ = ["ReportData", "all_figures", "load_report_data", "write_pngs", "write_report"]

@@ -24,7 +24,7 @@ SMALL_LADDER = (
     "--flops 2.4e7 --proxy-max-flops 1.5e6 --fidelity 2000 --families unimixing_lite --families wukong "
     "--trials 8 --seed 3"
 )
-TARGET_2E9 = "--flops 2e9 --proxy-max-flops 1.5e6 --fidelity 2000 --families unimixing_lite --trials 8 --batch-size 8"
+TARGET_2E9 = "--flops 2e9 --proxy-max-flops 1.5e6 --fidelity 2000 --families rankmixer --trials 8 --batch-size 8"
 LATENCY = (
     "--flops 1e8 --proxy-max-flops 2e6 --batch-size 16 --device cpu --fidelity 2000 "
     "--families unimixing_lite --trials 8"
@@ -86,6 +86,12 @@ def test_small_ladder_writes_fits_and_the_held_out_error(small_ladder):
     chosen = summary["chosen"]
     assert chosen["predicted"] and chosen["val_logloss_interval"][0] <= chosen["val_logloss"]
     assert FILL_LOW * 2.4e7 <= chosen["flops_fvcore"] <= 2.4e7
+    # the chosen target is not a trial: export takes it from the summary, with predicted metrics
+    exported = out / "export.yaml"
+    assert plan_cli("export", str(out), "--out", str(exported)).returncode == 0
+    assert load_config(exported).to_dict() == chosen["model"]
+    assert "predicted:" in exported.read_text()
+    assert (out / "report.html").is_file()
 
 
 @pytest.mark.slow

@@ -1,0 +1,216 @@
+"""Plain report data, built from a run folder alone (no figures, no Plotly).
+
+Everything the report shows comes from here, so a test can check it against the folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from planner.pareto import hypervolume
+from planner.plan_config import PlanConfig
+from planner.run_folder import KNOB_COLUMNS, RunFolder
+from planner.scaling import PowerLawFit, bootstrap_band
+
+
+@dataclass(frozen=True)
+class TrialPoint:
+    trial_id: int
+    rung: int
+    family: str
+    status: str
+    fidelity: int
+    full_fidelity: bool
+    val_logloss: float
+    val_auc: float
+    flops: float
+    params_dense: float
+    latency_ms: float
+    knobs: dict[str, int | None]
+    on_front: bool
+
+
+@dataclass(frozen=True)
+class ScalingCurve:
+    family: str
+    compute: list[float]  # the best full-fidelity proxy per rung
+    loss: list[float]
+    fit: dict[str, float]
+    grid: list[float]  # from the smallest proxy to the target
+    curve: list[float]
+    band_low: list[float]
+    band_high: list[float]
+    target_flops: float | None
+    predicted: float | None
+    interval: tuple[float, float] | None
+    held_out: dict[str, float] | None
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    trial: int
+    hypervolume: float
+    best_feasible_logloss: float
+
+
+@dataclass(frozen=True)
+class ReportData:
+    run_dir: str
+    plan: dict[str, Any]
+    versions: dict[str, str]
+    summary: dict[str, Any]
+    objectives: tuple[tuple[str, str], ...]
+    trials: list[TrialPoint]
+    chosen: dict[str, Any] | None
+    scaling: list[ScalingCurve] = field(default_factory=list)
+    history: list[HistoryPoint] = field(default_factory=list)
+    importances: dict[str, float] | None = None
+
+    @property
+    def budget(self) -> dict[str, Any]:
+        return self.plan["budget"]
+
+
+def _finite(value: Any) -> float:
+    return float(value) if value is not None and not (isinstance(value, float) and math.isnan(value)) else math.nan
+
+
+def load_report_data(run_dir: str | Path) -> ReportData:
+    folder = RunFolder(Path(run_dir))
+    plan = folder.load_plan()
+    versions = json.loads(folder.plan_file.read_text()).get("versions", {})
+    summary = folder.load_summary()
+    rows = folder.load_trials()
+    front_ids = _front_ids(folder)
+    trials = [
+        TrialPoint(
+            trial_id=r["trial_id"],
+            rung=r["rung"] or 0,
+            family=r["family"],
+            status=r["status"],
+            fidelity=r["fidelity"] or 0,
+            full_fidelity=r["status"] == "ok" and (r["fidelity"] or 0) >= plan.fidelity,
+            val_logloss=_finite(r["val_logloss"]),
+            val_auc=_finite(r["val_auc"]),
+            flops=_finite(r["flops"]),
+            params_dense=_finite(r["params_dense"]),
+            latency_ms=_finite(r["latency_ms"]),
+            knobs={k: r[k] for k in KNOB_COLUMNS},
+            on_front=r["trial_id"] in front_ids,
+        )
+        for r in rows
+        if r["family"]
+    ]
+    return ReportData(
+        run_dir=str(folder.path),
+        plan=plan.to_dict(),
+        versions=versions,
+        summary=summary,
+        objectives=plan.objectives,
+        trials=trials,
+        chosen=summary.get("chosen"),
+        scaling=_scaling_curves(folder, plan),
+        history=_history(trials, plan),
+        importances=_importances(folder, summary),
+    )
+
+
+def _front_ids(folder: RunFolder) -> set[int]:
+    if not folder.pareto_file.exists():
+        return set()
+    import csv
+
+    with folder.pareto_file.open(newline="") as handle:
+        return {int(r["trial_id"]) for r in csv.DictReader(handle) if r.get("trial_id")}
+
+
+def _scaling_curves(folder: RunFolder, plan: PlanConfig) -> list[ScalingCurve]:
+    if not folder.scaling_file.exists():
+        return []
+    scaling = json.loads(folder.scaling_file.read_text())
+    curves = []
+    for family, entry in scaling["families"].items():
+        if not entry["fit"]:
+            continue
+        fit = PowerLawFit(**entry["fit"])
+        compute = np.array([p["flops"] for p in entry["points"]], dtype=float)
+        loss = np.array([p["val_logloss"] for p in entry["points"]], dtype=float)
+        end = entry["target_flops"] or plan.budget.flops or compute.max()
+        grid = np.geomspace(compute.min(), max(end, compute.max()), 60)
+        low, high = bootstrap_band(compute, loss, fit, grid, seed=plan.seed)
+        curves.append(
+            ScalingCurve(
+                family=family,
+                compute=compute.tolist(),
+                loss=loss.tolist(),
+                fit=entry["fit"],
+                grid=grid.tolist(),
+                curve=np.asarray(fit.predict(grid)).tolist(),
+                band_low=low.tolist(),
+                band_high=high.tolist(),
+                target_flops=entry["target_flops"],
+                predicted=entry["predicted_logloss"],
+                interval=tuple(entry["interval"]) if entry["interval"] else None,
+                held_out=entry["held_out"],
+            )
+        )
+    return curves
+
+
+def _history(trials: list[TrialPoint], plan: PlanConfig) -> list[HistoryPoint]:
+    """Hypervolume (logloss x log10 FLOPs) and best within-budget logloss after each trial."""
+    done = [t for t in sorted(trials, key=lambda t: t.trial_id) if t.full_fidelity]
+    if not done:
+        return []
+    worst_loss = max(t.val_logloss for t in done) * 1.01
+    top_flops = math.log10(max(t.flops for t in done)) + 0.1
+    history, points, best = [], [], math.inf
+    for t in sorted(trials, key=lambda t: t.trial_id):
+        if t.full_fidelity:
+            points.append((t.val_logloss, math.log10(t.flops)))
+            budget = plan.budget
+            within = (
+                (budget.flops is None or t.flops <= budget.flops)
+                and (budget.params is None or t.params_dense <= budget.params)
+                and (budget.latency_ms is None or t.latency_ms <= budget.latency_ms)
+            )
+            if within:
+                best = min(best, t.val_logloss)
+        volume = hypervolume(np.array(points), [worst_loss, top_flops], ["min", "min"]) if points else 0.0
+        history.append(HistoryPoint(trial=t.trial_id, hypervolume=volume, best_feasible_logloss=best))
+    return history
+
+
+def _importances(folder: RunFolder, summary: dict[str, Any]) -> dict[str, float] | None:
+    """Optuna's parameter importances for validation logloss (the direct search's study, or the
+    largest study of a ladder); None when too few trials finished."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        names = optuna.get_all_study_names(storage=folder.optuna_url)
+    except Exception:  # a missing or unreadable optuna.db: the report still renders
+        return None
+    best: dict[str, float] | None = None
+    for name in names:
+        study = optuna.load_study(study_name=name, storage=folder.optuna_url)
+        complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        if len(complete) < 4:
+            continue
+        try:
+            with np.errstate(all="ignore"):
+                values = optuna.importance.get_param_importances(study, target=lambda t: t.values[0])
+        except (RuntimeError, ValueError, ZeroDivisionError):
+            continue
+        if values and (best is None or len(complete) > best.get("__trials__", 0)):
+            best = {**{k: float(v) for k, v in values.items()}, "__trials__": len(complete)}
+    if best is None:
+        return None
+    best.pop("__trials__")
+    return best
