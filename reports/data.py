@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -204,7 +205,9 @@ def _importances(folder: RunFolder, summary: dict[str, Any]) -> dict[str, float]
         if len(complete) < 4:
             continue
         try:
-            with np.errstate(all="ignore"):
+            # PED-ANOVA warns about every sparse conditional parameter: not for the user's terminal.
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
                 values = optuna.importance.get_param_importances(study, target=lambda t: t.values[0])
         except (RuntimeError, ValueError, ZeroDivisionError):
             continue

@@ -324,7 +324,7 @@ def chosen_table(data: ReportData) -> go.Figure:
             cells={"values": [[r[0] for r in rows], [r[1] for r in rows]], "align": "left"},
         )
     )
-    fig.update_layout(title="Chosen configuration", height=140 + 24 * len(rows))
+    fig.update_layout(title="Chosen configuration", height=200 + 30 * len(rows))  # room for wrapped rows
     return fig
 
 
