@@ -161,7 +161,7 @@ def plan(
         outcome = run_with_progress(plan_config, resume=resume is not None)
     if as_json:
         typer.echo(json.dumps(outcome.summary))
-    else:
+    elif not outcome.summary["interrupted"]:
         print_summary(outcome.summary)
     if outcome.summary["interrupted"]:
         typer.echo(

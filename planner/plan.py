@@ -160,6 +160,7 @@ def run_plan(plan: PlanConfig, resume: bool = False, on_row=None, on_start=None)
     if on_start is not None:
         on_start(data, len(done), sum(r.trials for r in rungs), rungs)
     pending = [(r, r.trials - sum(study_of(row, rungs) == r.study_name for row in done)) for r in rungs]
+    interrupted = False
     if any(missing > 0 for _, missing in pending):
         attempt = len(list((folder.path / "ray").glob("*"))) if (folder.path / "ray").is_dir() else 0
         deadline = time.monotonic() + plan.time_budget_min * 60 if plan.time_budget_min else None
@@ -169,19 +170,29 @@ def run_plan(plan: PlanConfig, resume: bool = False, on_row=None, on_start=None)
                     continue
                 left = None if deadline is None else max(1.0, (deadline - time.monotonic()) / (len(pending) - position))
                 rung = replace(rung, trials=missing, time_budget_s=left)
-                run_search(plan, folder, data, spaces, rung, attempt, on_row or (lambda row: None))
-    if len(rungs) == 1:
+                recorded = run_search(plan, folder, data, spaces, rung, attempt, on_row or (lambda row: None))
+                if recorded < missing and left is None:  # Ctrl-C: Tune stopped this rung; stop the plan
+                    interrupted = True
+                    break
+    if interrupted and len(rungs) > 1:
+        # No scale-up from a partial ladder; --resume finishes it.
+        rows = folder.load_trials()
+        outcome = PlanOutcome(
+            folder, rows, [], None, None, base_summary(plan, folder, data, rows, 0) | {"mode": "ladder"}
+        )
+    elif len(rungs) == 1:
         outcome = finish_plan(plan, folder, data, schema)
     else:
         outcome = finish_ladder(plan, folder, data, schema, spaces, rungs)
     planned = sum(r.trials for r in rungs)
     # A time budget ends searches on purpose; fewer rows without one means the run was interrupted.
     outcome.summary["planned_trials"] = planned
-    outcome.summary["interrupted"] = plan.time_budget_min is None and len(outcome.trials) < planned
+    outcome.summary["interrupted"] = interrupted or (plan.time_budget_min is None and len(outcome.trials) < planned)
     folder.summary_file.write_text(json.dumps(outcome.summary, indent=2) + "\n")
-    from reports import write_report
+    if not outcome.summary["interrupted"]:
+        from reports import write_report
 
-    write_report(folder.path)
+        write_report(folder.path)
     return outcome
 
 

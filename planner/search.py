@@ -190,6 +190,7 @@ class TrialRecorder(tune.Callback):
         self.full_fidelity = full_fidelity
         self.on_row = on_row
         self.next_id = len(folder.load_trials())  # trial ids are unique across rungs and resumes
+        self.recorded = 0
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._record(trial, errored=False)
@@ -223,6 +224,7 @@ class TrialRecorder(tune.Callback):
         }
         self.folder.append_trial(row)
         self.next_id += 1
+        self.recorded += 1
         self.on_row(row)
 
 
@@ -303,8 +305,9 @@ def run_search(
     rung: Rung,
     attempt: int,
     on_row: Callable[[dict], None],
-) -> None:
-    """Search one rung inside an open ``ray_session``."""
+) -> int:
+    """Search one rung inside an open ``ray_session``; returns how many trials it recorded
+    (fewer than asked, without a time budget, means Ctrl-C stopped it)."""
     mark_interrupted_trials_failed(folder.optuna_url, rung.study_name)
     schema = {**data.schema, "embed_dim": plan.embed_dim}
     limits = Limits(flops=rung.flops, params=plan.budget.params)
@@ -332,6 +335,7 @@ def run_search(
         "rung": rung.index,
         "measure_latency": latency_budget is not None,
     }
+    recorder = TrialRecorder(folder, plan.fidelity, on_row)
     tuner = tune.Tuner(
         trainable,
         param_space=constants,
@@ -347,8 +351,9 @@ def run_search(
             name=f"{rung.study_name}-{attempt}",
             storage_path=str((folder.path / "ray").resolve()),
             verbose=1 if plan.verbose else 0,
-            callbacks=[TrialRecorder(folder, plan.fidelity, on_row)],
+            callbacks=[recorder],
             failure_config=tune.FailureConfig(max_failures=0),
         ),
     )
     tuner.fit()
+    return recorder.recorded
