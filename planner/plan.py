@@ -41,10 +41,7 @@ DIRECT_SEARCH_MAX_FLOPS = 1e8
 class PlanOutcome:
     folder: RunFolder
     trials: list[dict[str, Any]]
-    pareto: list[dict[str, Any]]
-    chosen: dict[str, Any] | None  # the chosen trial row
-    chosen_config: ModelConfig | None
-    summary: dict[str, Any]
+    summary: dict[str, Any]  # also written to summary.json; summary["chosen"] is the chosen config
 
 
 def default_run_dir(base: str = "runs") -> str:
@@ -99,15 +96,6 @@ def pareto_rows(rows: list[dict[str, Any]], plan: PlanConfig) -> list[dict[str, 
     points = np.array([[float(r[c]) if r[c] is not None else math.nan for c in columns] for r in candidates])
     mask = non_dominated(points, [d for _, d in plan.objectives])
     return sorted((r for r, keep in zip(candidates, mask, strict=True) if keep), key=lambda r: r["flops"])
-
-
-def within_budget(row: dict[str, Any], plan: PlanConfig) -> bool:
-    budget = plan.budget
-    return (
-        (budget.flops is None or row["flops"] <= budget.flops)
-        and (budget.params is None or row["params_dense"] <= budget.params)
-        and (budget.latency_ms is None or (math.isfinite(row["latency_ms"]) and row["latency_ms"] <= budget.latency_ms))
-    )
 
 
 def row_config(row: dict[str, Any], schema: dict[str, Any]) -> ModelConfig:
@@ -270,7 +258,6 @@ def finish_ladder(
     summary["mode"] = "ladder"
     summary["rungs"] = scaling["rungs"]
     summary["held_out"] = {a.family: a.held_out for a in analyses if a.held_out}
-    config = None
     if chosen is not None:
         config = chosen.target_config
         measured = certify(config, plan)
@@ -289,8 +276,7 @@ def finish_ladder(
             "margins": plan.budget.margins(measured["flops_fvcore"], measured["params_dense"], measured["latency_ms"]),
         }
         save_config(config, folder.chosen_file, extra=export_metadata(plan, data, summary["chosen"]))
-    folder.summary_file.write_text(json.dumps(summary, indent=2) + "\n")
-    return PlanOutcome(folder, rows, proxy_front, None, config, summary)
+    return PlanOutcome(folder, rows, summary)
 
 
 def target_row(analysis: FamilyScaling) -> dict[str, Any]:
@@ -327,10 +313,13 @@ def finish_plan(plan: PlanConfig, folder: RunFolder, data: CTRData, schema: dict
     rows = folder.load_trials()
     pareto = pareto_rows(rows, plan)
     folder.write_rows(folder.pareto_file, pareto)
-    fitting = [r for r in full_fidelity_rows(rows, plan.fidelity) if within_budget(r, plan)]
+    fitting = [
+        r
+        for r in full_fidelity_rows(rows, plan.fidelity)
+        if plan.budget.admits(r["flops"], r["params_dense"], r["latency_ms"])
+    ]
     chosen = min(fitting, key=lambda r: (r["val_logloss"], r["flops"])) if fitting else None
     summary = base_summary(plan, folder, data, rows, len(pareto))
-    config = None
     if chosen is not None:
         config = row_config(chosen, schema)
         measured = certify(config, plan)
@@ -345,8 +334,7 @@ def finish_plan(plan: PlanConfig, folder: RunFolder, data: CTRData, schema: dict
             "margins": plan.budget.margins(measured["flops_fvcore"], measured["params_dense"], measured["latency_ms"]),
         }
         save_config(config, folder.chosen_file, extra=export_metadata(plan, data, summary["chosen"]))
-    folder.summary_file.write_text(json.dumps(summary, indent=2) + "\n")
-    return PlanOutcome(folder, rows, pareto, chosen, config, summary)
+    return PlanOutcome(folder, rows, summary)
 
 
 def export_metadata(plan: PlanConfig, data: CTRData, chosen: dict[str, Any]) -> dict[str, Any]:

@@ -52,6 +52,14 @@ class Budget:
         if self.batch_size < 1:
             raise PlanError(f"--batch-size {self.batch_size}: must be >= 1")
 
+    def admits(self, flops: float, params: float, latency_ms: float) -> bool:
+        """Whether these costs meet every budget that is set (a NaN latency meets no latency budget)."""
+        return (
+            (self.flops is None or flops <= self.flops)
+            and (self.params is None or params <= self.params)
+            and (self.latency_ms is None or latency_ms <= self.latency_ms)
+        )
+
     def margins(self, flops: float, params: float, latency_ms: float | None) -> dict[str, float]:
         """Share of each budget left unused (0.1 = 10 % under; negative = over)."""
         out = {}

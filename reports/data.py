@@ -175,13 +175,7 @@ def _history(trials: list[TrialPoint], plan: PlanConfig) -> list[HistoryPoint]:
     for t in sorted(trials, key=lambda t: t.trial_id):
         if t.full_fidelity:
             points.append((t.val_logloss, math.log10(t.flops)))
-            budget = plan.budget
-            within = (
-                (budget.flops is None or t.flops <= budget.flops)
-                and (budget.params is None or t.params_dense <= budget.params)
-                and (budget.latency_ms is None or t.latency_ms <= budget.latency_ms)
-            )
-            if within:
+            if plan.budget.admits(t.flops, t.params_dense, t.latency_ms):
                 best = min(best, t.val_logloss)
         volume = hypervolume(np.array(points), [worst_loss, top_flops], ["min", "min"]) if points else 0.0
         history.append(HistoryPoint(trial=t.trial_id, hypervolume=volume, best_feasible_logloss=best))

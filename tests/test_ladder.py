@@ -38,7 +38,7 @@ def plan_cli(*args: str) -> subprocess.CompletedProcess:
 def test_ladder_budgets_are_powers_of_four_below_the_target():
     rungs = ladder_budgets(2e9, top=2e6, bottom=1.6e4)
     assert rungs == pytest.approx([2e9 / 4**k for k in (8, 7, 6, 5)])
-    assert ladder_budgets(1e6, top=2e6, bottom=1e5) == pytest.approx([2.5e5 / 1, 1e6])  # 1e6/4 = 2.5e5
+    assert ladder_budgets(1e6, top=2e6, bottom=1e5) == pytest.approx([2.5e5, 1e6])  # stops above the bottom
 
 
 def test_snap_and_fill_budget_land_in_the_band():

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
-import torch
 
 from mixers import analytic_cost, build_model, load_config
 from planner.pareto import non_dominated
@@ -306,4 +305,3 @@ def test_plan_on_a_real_ray_start_cluster_on_loopback(tmp_path):
         import shutil
 
         shutil.rmtree(temp_dir, ignore_errors=True)
-    assert torch.get_num_threads() >= 1
