@@ -14,9 +14,8 @@ import random
 import time
 
 import torch
-
-from mixers import ModelConfig, analytic_cost, build_model, capped_criteo_cardinalities, list_mixers
-from planner.profiling import example_inputs, measure_flops
+from unimixer_plan.mixers import ModelConfig, analytic_cost, build_model, capped_criteo_cardinalities, list_mixers
+from unimixer_plan.profiling import example_inputs, measure_flops
 
 MATCHED_FLOPS = 1e7
 SCHEMA = {"num_dense": 13, "cardinalities": capped_criteo_cardinalities(1000), "embed_dim": 16}

@@ -1,6 +1,6 @@
 """The UniMixer model zoo: a registry of ranking-model families built from one config.
 
->>> from mixers import ModelConfig, build_model, list_mixers
+>>> from unimixer_plan.mixers import ModelConfig, build_model, list_mixers
 >>> list_mixers()
 ['attention', 'rankmixer', 'unimixer', 'unimixing_lite', 'wukong']
 """
@@ -8,8 +8,8 @@
 from __future__ import annotations
 
 # Importing the family modules registers them.
-from mixers import attention, rankmixer, unimixer, wukong  # noqa: F401
-from mixers.config import (
+from unimixer_plan.mixers import attention, rankmixer, unimixer, wukong  # noqa: F401
+from unimixer_plan.mixers.config import (
     CRITEO_CARDINALITIES,
     CRITEO_NUM_DENSE,
     ModelConfig,
@@ -17,10 +17,10 @@ from mixers.config import (
     load_config,
     save_config,
 )
-from mixers.cost import AnalyticCost, analytic_cost
-from mixers.errors import ConfigError, PlanError
-from mixers.model import RankingModel, build_model
-from mixers.registry import MixerFamily, get_family, list_mixers, register
+from unimixer_plan.mixers.cost import AnalyticCost, analytic_cost
+from unimixer_plan.mixers.errors import ConfigError, PlanError
+from unimixer_plan.mixers.model import RankingModel, build_model
+from unimixer_plan.mixers.registry import MixerFamily, get_family, list_mixers, register
 
 __all__ = [
     "CRITEO_CARDINALITIES",

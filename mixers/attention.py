@@ -12,10 +12,9 @@ import math
 
 import torch
 from torch import nn
-
-from mixers.config import ModelConfig
-from mixers.layers import PerTokenSwiGLU, RMSNorm
-from mixers.registry import BlockCost, MixerFamily, register, require_divides
+from unimixer_plan.mixers.config import ModelConfig
+from unimixer_plan.mixers.layers import PerTokenSwiGLU, RMSNorm
+from unimixer_plan.mixers.registry import BlockCost, MixerFamily, register, require_divides
 
 
 class SelfAttention(nn.Module):

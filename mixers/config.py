@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from mixers.errors import ConfigError
+from unimixer_plan.mixers.errors import ConfigError
 
 # The Criteo Kaggle schema: 13 integer fields and the raw cardinalities of C1..C26
 # (full data, no frequency threshold; see shared/data/README.md).
@@ -89,7 +88,7 @@ class ModelConfig:
         # YAML/JSON give lists; the frozen config must stay hashable.
         object.__setattr__(self, "cardinalities", tuple(self.cardinalities))
         self._check_shared_rules()
-        from mixers.registry import get_family  # late: registry imports the families
+        from unimixer_plan.mixers.registry import get_family  # late: registry imports the families
 
         get_family(self.family).validate(self)
 

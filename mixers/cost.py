@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mixers.config import ModelConfig
-from mixers.registry import get_family
-from mixers.stacking import stack_cost
+from unimixer_plan.mixers.config import ModelConfig
+from unimixer_plan.mixers.registry import get_family
+from unimixer_plan.mixers.stacking import stack_cost
 
 BYTES_PER_PARAM = 4  # fp32 tables
 

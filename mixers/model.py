@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-
-from mixers.config import ModelConfig
-from mixers.registry import get_family
-from mixers.sinkhorn import SinkhornMixing
-from mixers.stacking import PostNormStack, SiameseStack
-from mixers.tokenizer import FeatureTokenizer
+from unimixer_plan.mixers.config import ModelConfig
+from unimixer_plan.mixers.registry import get_family
+from unimixer_plan.mixers.sinkhorn import SinkhornMixing
+from unimixer_plan.mixers.stacking import PostNormStack, SiameseStack
+from unimixer_plan.mixers.tokenizer import FeatureTokenizer
 
 
 class RankingModel(nn.Module):

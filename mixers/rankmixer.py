@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-
-from mixers.config import ModelConfig
-from mixers.errors import ConfigError
-from mixers.layers import PerTokenGELUFFN
-from mixers.registry import BlockCost, MixerFamily, register, require_divides
-from mixers.unimixing import token_mix
+from unimixer_plan.mixers.config import ModelConfig
+from unimixer_plan.mixers.errors import ConfigError
+from unimixer_plan.mixers.layers import PerTokenGELUFFN
+from unimixer_plan.mixers.registry import BlockCost, MixerFamily, register, require_divides
+from unimixer_plan.mixers.unimixing import token_mix
 
 
 class RankMixerBlock(nn.Module):

@@ -10,12 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from mixers.errors import ConfigError
+from unimixer_plan.mixers.errors import ConfigError
 
 if TYPE_CHECKING:
     from torch import nn
-
-    from mixers.config import ModelConfig
+    from unimixer_plan.mixers.config import ModelConfig
 
 OPTIONAL_KNOBS = ("heads", "rank", "bases")
 

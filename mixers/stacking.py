@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-
-from mixers.layers import RMSNorm
+from unimixer_plan.mixers.layers import RMSNorm
 
 
 class SiameseStack(nn.Module):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-
-from mixers.config import ModelConfig
-from mixers.layers import PerTokenLinear
+from unimixer_plan.mixers.config import ModelConfig
+from unimixer_plan.mixers.layers import PerTokenLinear
 
 
 class FeatureTokenizer(nn.Module):

@@ -1,19 +1,18 @@
 """The UniMixer families: ``unimixer`` (full UniMixing) and ``unimixing_lite``.
 
 One block (T, batch, D) -> (T, batch, D): O = SwiGLU(RMSNorm(h + UniMixing(h))). Blocks
-are stacked with SiameseNorm (see ``mixers.stacking``), so the block returns the update.
+are stacked with SiameseNorm (see ``unimixer_plan.mixers.stacking``), so the block returns the update.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-
-from mixers.config import ModelConfig
-from mixers.errors import ConfigError
-from mixers.layers import PerTokenSwiGLU, RMSNorm
-from mixers.registry import BlockCost, MixerFamily, register, require_divides
-from mixers.unimixing import UniMixing, UniMixingLite
+from unimixer_plan.mixers.config import ModelConfig
+from unimixer_plan.mixers.errors import ConfigError
+from unimixer_plan.mixers.layers import PerTokenSwiGLU, RMSNorm
+from unimixer_plan.mixers.registry import BlockCost, MixerFamily, register, require_divides
+from unimixer_plan.mixers.unimixing import UniMixing, UniMixingLite
 
 
 class UniMixerBlock(nn.Module):

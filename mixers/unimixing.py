@@ -7,7 +7,7 @@ block n = (token n // H, head n % H).
 - local step: block n is multiplied by its own B x B matrix W_B[n] (x_n W_B[n]);
 - global step: output block m = sum_n W_G[m, n] * block n, with W_G of shape N x N.
 
-Both are constrained by :func:`mixers.sinkhorn.constrain`. Multiply-adds per sample:
+Both are constrained by :func:`unimixer_plan.mixers.sinkhorn.constrain`. Multiply-adds per sample:
 N * B^2 = L * B (local) + N^2 * B = L^2 / B (global).
 """
 
@@ -17,8 +17,7 @@ import math
 
 import torch
 from torch import nn
-
-from mixers.sinkhorn import SinkhornMixing, constrain
+from unimixer_plan.mixers.sinkhorn import SinkhornMixing, constrain
 
 
 def split_blocks(x: torch.Tensor, heads: int) -> torch.Tensor:

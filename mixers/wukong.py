@@ -12,10 +12,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from mixers.config import ModelConfig
-from mixers.errors import ConfigError
-from mixers.registry import BlockCost, MixerFamily, register
+from unimixer_plan.mixers.config import ModelConfig
+from unimixer_plan.mixers.errors import ConfigError
+from unimixer_plan.mixers.registry import BlockCost, MixerFamily, register
 
 
 def _token_split(n_tokens: int) -> tuple[int, int]:

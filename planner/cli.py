@@ -1,6 +1,6 @@
 """The ``unimixer-plan`` command line.
 
-Library code raises :class:`mixers.PlanError`; this module is the only place that turns
+Library code raises :class:`unimixer_plan.mixers.PlanError`; this module is the only place that turns
 it into one line on stderr and exit code 2.
 """
 
@@ -14,15 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-
-from mixers import PlanError, get_family, list_mixers, load_config
-from planner.data import DataSpec, load_data
-from planner.formatting import format_count, format_flops
-from planner.progress import progress_bar
+from unimixer_plan.data import DataSpec, load_data
+from unimixer_plan.formatting import format_count, format_flops
+from unimixer_plan.mixers import PlanError, get_family, list_mixers, load_config
+from unimixer_plan.progress import progress_bar
 
 if TYPE_CHECKING:
-    from planner.plan import PlanOutcome
-    from planner.plan_config import PlanConfig
+    from unimixer_plan.plan import PlanOutcome
+    from unimixer_plan.plan_config import PlanConfig
 
 DEFAULT_SYNTHETIC_SAMPLES = 100_000
 
@@ -133,9 +132,9 @@ def plan(
     if ctx.invoked_subcommand is not None:
         return
     with user_errors():
-        from planner.plan import default_run_dir
-        from planner.plan_config import Budget, PlanConfig, parse_fidelity
-        from planner.run_folder import RunFolder
+        from unimixer_plan.plan import default_run_dir
+        from unimixer_plan.plan_config import Budget, PlanConfig, parse_fidelity
+        from unimixer_plan.run_folder import RunFolder
 
         if resume is not None:
             plan_config = RunFolder(resume).load_plan()
@@ -176,7 +175,7 @@ def plan(
 
 
 def run_with_progress(plan_config: PlanConfig, resume: bool) -> PlanOutcome:
-    from planner.plan import run_plan
+    from unimixer_plan.plan import run_plan
 
     state: dict[str, Any] = {"done": 0, "per_rung": {}, "bar": None}
 
@@ -265,7 +264,7 @@ def profile(
 ) -> None:
     """Count FLOPs (fvcore), parameters and optionally latency of one model config."""
     with user_errors():
-        from planner.profiling import profile as run_profile  # heavy imports only when needed
+        from unimixer_plan.profiling import profile as run_profile  # heavy imports only when needed
 
         model_config = load_config(config)
         result = run_profile(model_config, batch_size=batch_size, device=device, latency=latency)
@@ -307,7 +306,7 @@ def train(
 ) -> None:
     """Train one model config and print validation AUC and logloss (the reference trainer)."""
     with user_errors():
-        from planner.training import TrainSettings, evaluate
+        from unimixer_plan.training import TrainSettings, evaluate
 
         model_config = load_config(config)
         if samples is not None and samples < 1:
@@ -352,7 +351,7 @@ def export(
 ) -> None:
     """Write the chosen (or any trial's) config for trainers, or the built module for serving."""
     with user_errors():
-        from planner.export import export as run_export
+        from unimixer_plan.export import export as run_export
 
         written = run_export(run_dir, fmt, out, trial_id=trial)
     typer.echo(f"wrote {written}")
@@ -367,7 +366,7 @@ def report(
 ) -> None:
     """Rebuild the offline HTML report of a run folder (and PNGs with --png)."""
     with user_errors():
-        from reports import write_pngs, write_report
+        from unimixer_plan.reports import write_pngs, write_report
 
         typer.echo(f"wrote {write_report(run_dir)}")
         if png is not None:

@@ -1,7 +1,7 @@
 """Export a run's chosen (or any trial's) configuration for trainers and serving.
 
 - yaml / json: the model config with the data schema, budget, metrics and versions;
-  ``mixers.build_model(mixers.load_config(path))`` rebuilds the identical architecture.
+  ``unimixer_plan.mixers.build_model(mixers.load_config(path))`` rebuilds the identical architecture.
 - torchscript / onnx: the built module (eval mode, mixing matrices precomputed) with
   freshly initialised weights seeded by the plan's seed: the serving graph of exactly
   that architecture, for latency tests and serving integration, not trained weights
@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from mixers import ModelConfig, PlanError, analytic_cost, build_model, save_config
-from planner.data import load_data
-from planner.plan import export_metadata, row_config
-from planner.profiling import example_inputs
-from planner.run_folder import RunFolder
+from unimixer_plan.data import load_data
+from unimixer_plan.mixers import ModelConfig, PlanError, analytic_cost, build_model, save_config
+from unimixer_plan.plan import export_metadata, row_config
+from unimixer_plan.profiling import example_inputs
+from unimixer_plan.run_folder import RunFolder
 
 FORMATS = ("yaml", "json", "torchscript", "onnx")
 

@@ -3,14 +3,14 @@
 A 2e9-FLOPs model cannot be trained many times here, so the planner:
 1. searches a ladder of proxy budgets target/4^k that train in seconds;
 2. per family, fits the best validation logloss against FLOPs across rungs
-   (``planner.scaling``), with a bootstrap interval and a held-out check (the largest
+   (``unimixer_plan.scaling``), with a bootstrap interval and a held-out check (the largest
    rung predicted from the others), and how each shape knob moves with scale;
 3. scales the best proxy shape up along those trends, solving width (and depth, when
    the width range runs out) with the analytic cost so that FLOPs land in
    [0.95, 1.0] x the budget and within the params budget; a latency budget is measured
    on the full-size model and shrinks the target until it holds;
 4. chooses the family whose scaled-up model has the lowest upper bound of its 90 %
-   predicted-logloss interval (see ``planner.plan.finish_ladder``).
+   predicted-logloss interval (see ``unimixer_plan.plan.finish_ladder``).
 """
 
 from __future__ import annotations
@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from mixers import ConfigError, ModelConfig, analytic_cost, build_model
-from planner.plan_config import PlanConfig
-from planner.profiling import measure_latency_ms, resolve_device
-from planner.scaling import PowerLawFit, bootstrap_interval, fit_log_trend, fit_power_law, held_out_error
-from search_spaces import FamilySpace, IntRange, Limits, solve_width
-from search_spaces.cost_aware import family_knobs
+from unimixer_plan.mixers import ConfigError, ModelConfig, analytic_cost, build_model
+from unimixer_plan.plan_config import PlanConfig
+from unimixer_plan.profiling import measure_latency_ms, resolve_device
+from unimixer_plan.scaling import PowerLawFit, bootstrap_interval, fit_log_trend, fit_power_law, held_out_error
+from unimixer_plan.search_spaces import FamilySpace, IntRange, Limits, solve_width
+from unimixer_plan.search_spaces.cost_aware import family_knobs
 
 LADDER_FACTOR = 4
 MAX_RUNGS = 5

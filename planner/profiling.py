@@ -14,8 +14,7 @@ from typing import Any
 
 import torch
 from torch.utils import benchmark
-
-from mixers import ModelConfig, PlanError, RankingModel, analytic_cost, build_model
+from unimixer_plan.mixers import ModelConfig, PlanError, RankingModel, analytic_cost, build_model
 
 with warnings.catch_warnings():
     # fvcore's import runs torch.jit.script, deprecated under torch 2.13.

@@ -3,7 +3,7 @@
 plan.json     resolved inputs, versions, seed
 trials.csv    one row per finished trial, appended as each finishes (nothing finished is lost)
 pareto.csv    the non-dominated full-fidelity trials
-chosen.yaml   the chosen config, loadable by mixers.load_config
+chosen.yaml   the chosen config, loadable by unimixer_plan.mixers.load_config
 summary.json  the chosen config's costs against each budget, and its quality
 optuna.db     the Optuna study (SQLite), for --resume
 """
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mixers import PlanError
-from planner.plan_config import PlanConfig
+from unimixer_plan.mixers import PlanError
+from unimixer_plan.plan_config import PlanConfig
 
 TRIAL_COLUMNS = (
     "trial_id",

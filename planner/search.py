@@ -3,7 +3,7 @@
 - The space is cost-aware (``search_spaces.CostAwareSpace``): every proposal fits the
   analytic budgets, and one that cannot is flagged and never trained.
 - Objectives: validation logloss and FLOPs, both minimised. Budgets are Optuna constraints.
-- Multi-objective successive halving (``planner.pareto_asha``) stops trials that are
+- Multi-objective successive halving (``unimixer_plan.pareto_asha``) stops trials that are
   dominated on (logloss, FLOPs) at an early rung; a stopped trial reaches Optuna as
   PRUNED (not as a COMPLETE trial with a low-fidelity value) and trials.csv records the
   fidelity it reached. Only full-fidelity trials enter the Pareto set.
@@ -32,16 +32,15 @@ import torch
 from optuna.trial import TrialState
 from ray import tune
 from ray.tune.search.optuna import OptunaSearch
-
-from mixers import ModelConfig, analytic_cost
-from planner.data import CTRData
-from planner.pareto_asha import ParetoASHA
-from planner.plan_config import PlanConfig
-from planner.profiling import measure_latency_ms
-from planner.run_folder import KNOB_COLUMNS, RunFolder
-from planner.training import evaluate
-from search_spaces import CostAwareSpace, FamilySpace, Limits
-from search_spaces.cost_aware import MIN_COST_LEVEL
+from unimixer_plan.data import CTRData
+from unimixer_plan.mixers import ModelConfig, analytic_cost
+from unimixer_plan.pareto_asha import ParetoASHA
+from unimixer_plan.plan_config import PlanConfig
+from unimixer_plan.profiling import measure_latency_ms
+from unimixer_plan.run_folder import KNOB_COLUMNS, RunFolder
+from unimixer_plan.search_spaces import CostAwareSpace, FamilySpace, Limits
+from unimixer_plan.search_spaces.cost_aware import MIN_COST_LEVEL
+from unimixer_plan.training import evaluate
 
 OBJECTIVES = ["val_logloss", "flops"]
 
@@ -124,7 +123,7 @@ def run_trial(config: dict[str, Any], data: CTRData, plan: dict[str, Any]) -> No
     base = {"flops": cost.flops, "params_dense": cost.params_dense, "latency_ms": float("nan")}
     budget = settings.budget
     if config["measure_latency"]:
-        from mixers import build_model
+        from unimixer_plan.mixers import build_model
 
         base["latency_ms"] = measure_latency_ms(build_model(model), budget.batch_size, torch.device(device), 0.2)
     over_latency = config["measure_latency"] and base["latency_ms"] > budget.latency_ms

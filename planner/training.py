@@ -14,11 +14,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
-
-from mixers import ConfigError, ModelConfig, RankingModel, build_model
-from mixers.sinkhorn import linear_temperature
-from planner.data import CTRData, EncodedSplit
-from planner.metrics import logloss, roc_auc
+from unimixer_plan.data import CTRData, EncodedSplit
+from unimixer_plan.metrics import logloss, roc_auc
+from unimixer_plan.mixers import ConfigError, ModelConfig, RankingModel, build_model
+from unimixer_plan.mixers.sinkhorn import linear_temperature
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from reports.data import ReportData, load_report_data
-from reports.figures import all_figures
-from reports.page import write_pngs, write_report
+from unimixer_plan.reports.data import ReportData, load_report_data
+from unimixer_plan.reports.figures import all_figures
+from unimixer_plan.reports.page import write_pngs, write_report
 
 __all__ = ["ReportData", "all_figures", "load_report_data", "write_pngs", "write_report"]

@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from planner.pareto import hypervolume
-from planner.plan_config import PlanConfig
-from planner.run_folder import KNOB_COLUMNS, RunFolder
-from planner.scaling import PowerLawFit, bootstrap_band
+from unimixer_plan.pareto import hypervolume
+from unimixer_plan.plan_config import PlanConfig
+from unimixer_plan.run_folder import KNOB_COLUMNS, RunFolder
+from unimixer_plan.scaling import PowerLawFit, bootstrap_band
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,7 @@ import math
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-
-from reports.data import ReportData, TrialPoint
+from unimixer_plan.reports.data import ReportData, TrialPoint
 
 FAMILY_COLOURS = {
     "unimixing_lite": "#1f77b4",

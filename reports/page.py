@@ -7,10 +7,9 @@ from pathlib import Path
 
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
-
-from mixers import PlanError
-from reports.data import load_report_data
-from reports.figures import all_figures
+from unimixer_plan.mixers import PlanError
+from unimixer_plan.reports.data import load_report_data
+from unimixer_plan.reports.figures import all_figures
 
 PNG_HINT = "PNG export needs Chromium: apt-get install chromium (kaleido finds it on PATH)"
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from search_spaces.cost_aware import CostAwareSpace, Limits, smallest_config, solve_width
-from search_spaces.spaces import DEFAULT_SPACE_FILE, FamilySpace, IntRange, load_spaces, parse_spaces
+from unimixer_plan.search_spaces.cost_aware import CostAwareSpace, Limits, smallest_config, solve_width
+from unimixer_plan.search_spaces.spaces import DEFAULT_SPACE_FILE, FamilySpace, IntRange, load_spaces, parse_spaces
 
 __all__ = [
     "DEFAULT_SPACE_FILE",

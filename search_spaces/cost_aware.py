@@ -13,8 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from mixers import ConfigError, ModelConfig, analytic_cost
-from search_spaces.spaces import D_MULTIPLE, FamilySpace, IntRange
+from unimixer_plan.mixers import ConfigError, ModelConfig, analytic_cost
+from unimixer_plan.search_spaces.spaces import D_MULTIPLE, FamilySpace, IntRange
 
 MIN_COST_LEVEL = 1 / 64  # the cheapest share of the ceiling a trial may aim at
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
+from unimixer_plan.mixers import PlanError, get_family, list_mixers
 
-from mixers import PlanError, get_family, list_mixers
-
-DEFAULT_SPACE_FILE = Path(__file__).with_name("default.yaml")
+DEFAULT_SPACE_FILE = "default.yaml"  # package data of unimixer_plan.search_spaces
 SAMPLED_KNOBS = ("n_tokens", "heads", "rank", "bases", "depth", "ffn_ratio")
 D_MULTIPLE = 8  # d_model is a multiple of lcm(8, heads): SIMD-friendly and valid for every family
 
@@ -80,7 +80,12 @@ def parse_spaces(data: Any, source: str) -> dict[str, FamilySpace]:
 
 
 def load_spaces(path: str | Path | None = None) -> dict[str, FamilySpace]:
-    path = Path(path) if path else DEFAULT_SPACE_FILE
+    """The user's space file, or the default shipped as package data (read through
+    importlib.resources, so that it is found in a wheel as in a checkout)."""
+    if not path:
+        text = resources.files("unimixer_plan.search_spaces").joinpath(DEFAULT_SPACE_FILE).read_text()
+        return parse_spaces(yaml.safe_load(text), f"the default space ({DEFAULT_SPACE_FILE})")
+    path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from mixers import ConfigError, ModelConfig
+from unimixer_plan.mixers import ConfigError, ModelConfig
 
 SHARED_CRITEO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "criteo"
 

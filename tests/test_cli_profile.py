@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
+from unimixer_plan.cli import app
+from unimixer_plan.mixers import analytic_cost, load_config, save_config
 
-from mixers import analytic_cost, load_config, save_config
-from planner.cli import app
 from tests.conftest import small_config
 
 ROOT = Path(__file__).resolve().parents[1]

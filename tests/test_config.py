@@ -5,8 +5,16 @@ import subprocess
 import sys
 
 import pytest
+from unimixer_plan.mixers import (
+    ConfigError,
+    ModelConfig,
+    analytic_cost,
+    build_model,
+    list_mixers,
+    load_config,
+    save_config,
+)
 
-from mixers import ConfigError, ModelConfig, analytic_cost, build_model, list_mixers, load_config, save_config
 from tests.conftest import small_config
 
 
@@ -23,8 +31,8 @@ def test_config_file_rebuilds_the_same_architecture_in_a_fresh_process(tmp_path,
     path = save_config(config, tmp_path / f"model{suffix}", extra={"note": "round trip"})
     script = (
         "import json, sys\n"
-        "from mixers import load_config, build_model\n"
-        "from planner.profiling import measure_flops\n"
+        "from unimixer_plan.mixers import load_config, build_model\n"
+        "from unimixer_plan.profiling import measure_flops\n"
         "model = build_model(load_config(sys.argv[1]))\n"
         "print(json.dumps({'params': sum(p.numel() for p in model.parameters()), 'flops': measure_flops(model)[0]}))\n"
     )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 
 import pytest
+from unimixer_plan.mixers import analytic_cost, build_model, list_mixers
+from unimixer_plan.profiling import measure_flops, profile
 
-from mixers import analytic_cost, build_model, list_mixers
-from planner.profiling import measure_flops, profile
 from tests.conftest import random_config, small_config
 
 CONFIGS_PER_FAMILY = 30

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from unimixer_plan.data import CRITEO_SCHEMA, DataError, DataSpec, load_data, load_schema
+from unimixer_plan.data.reader import read_table
+from unimixer_plan.mixers import save_config
 
-from mixers import save_config
-from planner.data import CRITEO_SCHEMA, DataError, DataSpec, load_data, load_schema
-from planner.data.reader import read_table
 from tests.conftest import small_config
 
 

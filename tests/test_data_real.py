@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from unimixer_plan.data import CRITEO_SCHEMA, DataSpec, load_data
+from unimixer_plan.data.reader import read_table
 
-from planner.data import CRITEO_SCHEMA, DataSpec, load_data
-from planner.data.reader import read_table
 from tests.conftest import SHARED_CRITEO
 
 pytestmark = pytest.mark.skipif(
@@ -120,7 +120,7 @@ def test_hashing_mode_bounds_ids():
 
 
 def test_fast_and_exact_parsers_agree_on_real_rows():
-    from planner.data.reader import _parse_block, _parse_block_exact
+    from unimixer_plan.data.reader import _parse_block, _parse_block_exact
 
     lines = (SHARED_CRITEO / "raw_tsv" / "dev.tsv").read_text().splitlines(keepends=True)
     index = {name: i for i, name in enumerate(CRITEO_SCHEMA.columns)}

@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-
-from mixers import ModelConfig, capped_criteo_cardinalities
-from planner.data import DataSpec, load_data
-from planner.data.synthetic import SyntheticCriteo
+from unimixer_plan.data import DataSpec, load_data
+from unimixer_plan.data.synthetic import SyntheticCriteo
+from unimixer_plan.mixers import ModelConfig, capped_criteo_cardinalities
 
 
 def test_deterministic_by_seed_and_prefix_stable():

@@ -9,11 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from mixers import analytic_cost, build_model, capped_criteo_cardinalities, load_config
-from planner.ladder import FILL_LOW, fill_budget, ladder_budgets, snap
-from planner.profiling import measure_flops
-from search_spaces import IntRange, Limits, load_spaces
+from unimixer_plan.ladder import FILL_LOW, fill_budget, ladder_budgets, snap
+from unimixer_plan.mixers import analytic_cost, build_model, capped_criteo_cardinalities, load_config
+from unimixer_plan.profiling import measure_flops
+from unimixer_plan.search_spaces import IntRange, Limits, load_spaces
 
 EXE = str(Path(sys.executable).with_name("unimixer-plan"))
 SCHEMA = {"num_dense": 13, "cardinalities": capped_criteo_cardinalities(10_000), "embed_dim": 16}

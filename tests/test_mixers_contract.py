@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from unimixer_plan.mixers import analytic_cost, build_model, list_mixers
+from unimixer_plan.profiling import example_inputs
 
-from mixers import analytic_cost, build_model, list_mixers
-from planner.profiling import example_inputs
 from tests.conftest import FAMILY_EXAMPLES, small_config
 
 

@@ -15,10 +15,9 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
-
-from mixers import analytic_cost, build_model, load_config
-from planner.pareto import non_dominated
-from planner.plan_config import PlanConfig
+from unimixer_plan.mixers import analytic_cost, build_model, load_config
+from unimixer_plan.pareto import non_dominated
+from unimixer_plan.plan_config import PlanConfig
 
 EXE = str(Path(sys.executable).with_name("unimixer-plan"))
 TRAINED = ("ok", "stopped", "failed")
@@ -94,8 +93,8 @@ def test_export_round_trip_in_a_fresh_process(flops_run, tmp_path):
         assert result.returncode == 0, result.stderr
     script = """
 import json, sys, torch, numpy as np, onnxruntime
-from mixers import load_config, build_model, analytic_cost
-from planner.profiling import measure_flops, example_inputs
+from unimixer_plan.mixers import load_config, build_model, analytic_cost
+from unimixer_plan.profiling import measure_flops, example_inputs
 folder = sys.argv[1]
 config = load_config(folder + "/model.yaml")
 torch.manual_seed(int(sys.argv[2]))

@@ -7,12 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from mixers import capped_criteo_cardinalities
-from planner.data import DataSpec
-from planner.plan_config import Budget, PlanConfig
-from planner.run_folder import RunFolder
-from reports import all_figures, load_report_data, write_pngs, write_report
+from unimixer_plan.data import DataSpec
+from unimixer_plan.mixers import capped_criteo_cardinalities
+from unimixer_plan.plan_config import Budget, PlanConfig
+from unimixer_plan.reports import all_figures, load_report_data, write_pngs, write_report
+from unimixer_plan.run_folder import RunFolder
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -191,8 +190,7 @@ def test_png_export(run_folder, tmp_path):
 
 def test_report_cli_errors_are_one_line(tmp_path):
     from typer.testing import CliRunner
-
-    from planner.cli import app
+    from unimixer_plan.cli import app
 
     result = CliRunner().invoke(app, ["report", str(tmp_path / "absent")])
     assert result.exit_code == 2 and "not a run folder" in result.output

@@ -4,10 +4,9 @@ import random
 
 import optuna
 import pytest
-
-from mixers import ModelConfig, PlanError, analytic_cost, capped_criteo_cardinalities, list_mixers
-from search_spaces import CostAwareSpace, Limits, load_spaces, parse_spaces, smallest_config, solve_width
-from search_spaces.cost_aware import family_knobs, width_multiple
+from unimixer_plan.mixers import ModelConfig, PlanError, analytic_cost, capped_criteo_cardinalities, list_mixers
+from unimixer_plan.search_spaces import CostAwareSpace, Limits, load_spaces, parse_spaces, smallest_config, solve_width
+from unimixer_plan.search_spaces.cost_aware import family_knobs, width_multiple
 
 SCHEMA = {"num_dense": 13, "cardinalities": capped_criteo_cardinalities(1000), "embed_dim": 16}
 

@@ -1,10 +1,16 @@
 from __future__ import annotations
 
 import torch
+from unimixer_plan.mixers import build_model
+from unimixer_plan.mixers.sinkhorn import SinkhornMixing, constrain, linear_temperature, sinkhorn
+from unimixer_plan.mixers.unimixing import (
+    apply_unimixing,
+    merge_blocks,
+    regrouping_permutation,
+    split_blocks,
+    token_mix,
+)
 
-from mixers import build_model
-from mixers.sinkhorn import SinkhornMixing, constrain, linear_temperature, sinkhorn
-from mixers.unimixing import apply_unimixing, merge_blocks, regrouping_permutation, split_blocks, token_mix
 from tests.conftest import small_config
 
 
@@ -65,7 +71,7 @@ def test_eval_mode_builds_matrices_once_and_train_mode_invalidates(monkeypatch):
     calls = []
     original = type(mixing).build_matrices
     monkeypatch.setattr(type(mixing), "build_matrices", lambda self: calls.append(1) or original(self))
-    from planner.profiling import example_inputs
+    from unimixer_plan.profiling import example_inputs
 
     inputs = example_inputs(model.config, 4)
     with torch.no_grad():

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from planner.data.dataset import CTRData, DataSpec, EncodedSplit, load_data
-from planner.data.errors import DataError
-from planner.data.schema import CRITEO_SCHEMA, TableSchema, load_schema
+from unimixer_plan.data.dataset import CTRData, DataSpec, EncodedSplit, load_data
+from unimixer_plan.data.errors import DataError
+from unimixer_plan.data.schema import CRITEO_SCHEMA, TableSchema, load_schema
 
 __all__ = [
     "CRITEO_SCHEMA",

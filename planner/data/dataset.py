@@ -7,12 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from mixers import PlanError
-from planner.data.preprocess import apply_vocabulary, encode_dense, fit_vocabulary, hash_ids
-from planner.data.reader import read_table
-from planner.data.schema import CRITEO_SCHEMA, TableSchema, load_schema
-from planner.data.synthetic import SyntheticCriteo
+from unimixer_plan.data.preprocess import apply_vocabulary, encode_dense, fit_vocabulary, hash_ids
+from unimixer_plan.data.reader import read_table
+from unimixer_plan.data.schema import CRITEO_SCHEMA, TableSchema, load_schema
+from unimixer_plan.data.synthetic import SyntheticCriteo
+from unimixer_plan.mixers import PlanError
 
 DATASETS = ("criteo",)
 

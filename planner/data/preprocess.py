@@ -11,8 +11,7 @@
 from __future__ import annotations
 
 import numpy as np
-
-from planner.data.reader import MISSING_HASH
+from unimixer_plan.data.reader import MISSING_HASH
 
 MISSING_DENSE = -1.0
 MISSING_ID = 0

@@ -19,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from planner.data.errors import DataError
-from planner.data.schema import TableSchema
+from unimixer_plan.data.errors import DataError
+from unimixer_plan.data.schema import TableSchema
 
 MISSING_HASH = np.uint64(0)
 

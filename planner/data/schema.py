@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from planner.data.errors import DataError
+from unimixer_plan.data.errors import DataError
 
 
 @dataclass(frozen=True)
