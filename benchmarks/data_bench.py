@@ -21,7 +21,7 @@ from unimixer_plan.data import CRITEO_SCHEMA, DataSpec, load_data
 from unimixer_plan.data.reader import read_table
 from unimixer_plan.data.synthetic import SyntheticCriteo
 from unimixer_plan.mixers import load_config
-from unimixer_plan.training import TrainSettings, evaluate
+from unimixer_plan.training.trainer import TrainSettings, evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT.parent / "shared" / "data" / "criteo" / "criteo_sampled_data_10k.csv"

@@ -134,7 +134,7 @@ def plan(
     with user_errors():
         from unimixer_plan.plan import default_run_dir
         from unimixer_plan.plan_config import Budget, PlanConfig, parse_fidelity
-        from unimixer_plan.run_folder import RunFolder
+        from unimixer_plan.run.folder import RunFolder
 
         if resume is not None:
             plan_config = RunFolder(resume).load_plan()
@@ -306,7 +306,7 @@ def train(
 ) -> None:
     """Train one model config and print validation AUC and logloss (the reference trainer)."""
     with user_errors():
-        from unimixer_plan.training import TrainSettings, evaluate
+        from unimixer_plan.training.trainer import TrainSettings, evaluate
 
         model_config = load_config(config)
         if samples is not None and samples < 1:

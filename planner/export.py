@@ -22,7 +22,7 @@ from unimixer_plan.data import load_data
 from unimixer_plan.mixers import ModelConfig, PlanError, analytic_cost, build_model, save_config
 from unimixer_plan.plan import export_metadata, row_config
 from unimixer_plan.profiling import example_inputs
-from unimixer_plan.run_folder import RunFolder
+from unimixer_plan.run.folder import RunFolder
 
 FORMATS = ("yaml", "json", "torchscript", "onnx")
 

@@ -13,7 +13,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from unimixer_plan.data import CTRData, load_data
-from unimixer_plan.ladder import (
+from unimixer_plan.mixers import ModelConfig, PlanError, analytic_cost, build_model, save_config
+from unimixer_plan.plan_config import PlanConfig
+from unimixer_plan.profiling import measure_flops, measure_latency_ms, resolve_device
+from unimixer_plan.run.folder import RunFolder
+from unimixer_plan.run.versions import package_versions
+from unimixer_plan.scaling.ladder import (
     LADDER_MIN_COST_LEVEL,
     MIN_RUNGS,
     FamilyScaling,
@@ -21,16 +26,11 @@ from unimixer_plan.ladder import (
     ladder_budgets,
     proxy_max_flops,
 )
-from unimixer_plan.mixers import ModelConfig, PlanError, analytic_cost, build_model, save_config
-from unimixer_plan.pareto import non_dominated
-from unimixer_plan.plan_config import PlanConfig
-from unimixer_plan.profiling import measure_flops, measure_latency_ms, resolve_device
-from unimixer_plan.run_folder import RunFolder
+from unimixer_plan.search.pareto import non_dominated
 from unimixer_plan.search_spaces import FamilySpace, load_spaces, smallest_config
-from unimixer_plan.versions import package_versions
 
 if TYPE_CHECKING:
-    from unimixer_plan.search import Rung
+    from unimixer_plan.search.driver import Rung
 
 # Without a FLOPs budget, direct search stops at this size (it must train on this machine).
 DIRECT_SEARCH_MAX_FLOPS = 1e8
@@ -131,7 +131,7 @@ def certify(config: ModelConfig, plan: PlanConfig) -> dict[str, Any]:
 
 
 def run_plan(plan: PlanConfig, resume: bool = False, on_row=None, on_start=None) -> PlanOutcome:
-    from unimixer_plan.search import ray_session, run_search  # Ray is imported only when a search runs
+    from unimixer_plan.search.driver import ray_session, run_search  # Ray is imported only when a search runs
 
     folder = RunFolder(Path(plan.out))
     spaces = plan_spaces(plan)
@@ -193,7 +193,7 @@ def study_of(row: dict[str, Any], rungs: list[Rung]) -> str:
 
 def plan_rungs(plan: PlanConfig, spaces: dict[str, FamilySpace], schema: dict[str, Any]) -> list[Rung]:
     """One direct search when the budget trains here; otherwise a ladder of proxy budgets."""
-    from unimixer_plan.search import Rung
+    from unimixer_plan.search.driver import Rung
 
     top = proxy_max_flops(plan)
     target = plan.budget.flops

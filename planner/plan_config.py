@@ -9,7 +9,7 @@ from typing import Any
 
 from unimixer_plan.data import DataSpec
 from unimixer_plan.mixers import PlanError, list_mixers
-from unimixer_plan.training import TrainSettings
+from unimixer_plan.training.trainer import TrainSettings
 
 # Training samples per candidate at full fidelity.
 FIDELITY_PRESETS = {"quick": 16_384, "standard": 65_536, "full": 262_144}
@@ -89,7 +89,9 @@ class PlanConfig:
     gpus_per_trial: float = 0.0
     train: TrainSettings = field(default_factory=TrainSettings)
     time_budget_min: float | None = None  # wall-clock limit on the searches (trials already running finish)
-    proxy_max_flops: float | None = None  # largest proxy; default from fidelity and device (unimixer_plan.ladder)
+    proxy_max_flops: float | None = (
+        None  # largest proxy; default from fidelity and device (unimixer_plan.scaling.ladder)
+    )
     verbose: bool = False
 
     def __post_init__(self) -> None:

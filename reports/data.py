@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from unimixer_plan.pareto import hypervolume
 from unimixer_plan.plan_config import PlanConfig
-from unimixer_plan.run_folder import KNOB_COLUMNS, RunFolder
-from unimixer_plan.scaling import PowerLawFit, bootstrap_band
+from unimixer_plan.run.folder import KNOB_COLUMNS, RunFolder
+from unimixer_plan.scaling.fits import PowerLawFit, bootstrap_band
+from unimixer_plan.search.pareto import hypervolume
 
 
 @dataclass(frozen=True)

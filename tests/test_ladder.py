@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from unimixer_plan.ladder import FILL_LOW, fill_budget, ladder_budgets, snap
 from unimixer_plan.mixers import analytic_cost, build_model, capped_criteo_cardinalities, load_config
 from unimixer_plan.profiling import measure_flops
+from unimixer_plan.scaling.ladder import FILL_LOW, fill_budget, ladder_budgets, snap
 from unimixer_plan.search_spaces import IntRange, Limits, load_spaces
 
 EXE = str(Path(sys.executable).with_name("unimixer-plan"))

@@ -4,7 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
-from unimixer_plan.pareto import hypervolume, non_dominated
+from unimixer_plan.search.pareto import hypervolume, non_dominated
 
 
 def brute_force_front(points: np.ndarray, directions: list[str]) -> np.ndarray:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from unimixer_plan.pareto_asha import DominationRungs
+from unimixer_plan.search.pareto_asha import DominationRungs
 
 
 def test_cheap_but_worse_trials_survive_and_dominated_ones_stop():

@@ -16,8 +16,8 @@ import numpy as np
 import optuna
 import pytest
 from unimixer_plan.mixers import analytic_cost, build_model, load_config
-from unimixer_plan.pareto import non_dominated
 from unimixer_plan.plan_config import PlanConfig
+from unimixer_plan.search.pareto import non_dominated
 
 EXE = str(Path(sys.executable).with_name("unimixer-plan"))
 TRAINED = ("ok", "stopped", "failed")

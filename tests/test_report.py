@@ -11,7 +11,7 @@ from unimixer_plan.data import DataSpec
 from unimixer_plan.mixers import capped_criteo_cardinalities
 from unimixer_plan.plan_config import Budget, PlanConfig
 from unimixer_plan.reports import all_figures, load_report_data, write_pngs, write_report
-from unimixer_plan.run_folder import RunFolder
+from unimixer_plan.run.folder import RunFolder
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from unimixer_plan.scaling import bootstrap_interval, fit_log_trend, fit_power_law, held_out_error
+from unimixer_plan.scaling.fits import bootstrap_interval, fit_log_trend, fit_power_law, held_out_error
 
 
 @pytest.mark.parametrize(("floor", "scale", "alpha"), [(0.44, 3.0, 0.3), (0.30, 40.0, 0.5), (0.50, 0.8, 0.12)])

@@ -5,9 +5,9 @@ import itertools
 import pytest
 import torch
 from unimixer_plan.data import DataSpec, load_data
-from unimixer_plan.metrics import logloss, roc_auc
 from unimixer_plan.mixers import ConfigError, ModelConfig, build_model
-from unimixer_plan.training import TrainSettings, evaluate
+from unimixer_plan.training.metrics import logloss, roc_auc
+from unimixer_plan.training.trainer import TrainSettings, evaluate
 
 from tests.conftest import SHARED_CRITEO, small_config
 
@@ -70,7 +70,7 @@ def test_temperature_anneals_to_tau_end(synthetic, monkeypatch):
         model.set_temperature = lambda tau: seen.append(tau) or real(tau)
         return model
 
-    monkeypatch.setattr("unimixer_plan.training.build_model", spy)
+    monkeypatch.setattr("unimixer_plan.training.trainer.build_model", spy)
     config = small_config("unimixer", **synthetic.schema)
     evaluate(config, synthetic, fidelity=512 * 11, settings=TrainSettings(batch_size=512, anneal_fraction=1.0))
     assert seen[0] == 1.0 and len(seen) == 11

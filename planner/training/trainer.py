@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 from unimixer_plan.data import CTRData, EncodedSplit
-from unimixer_plan.metrics import logloss, roc_auc
 from unimixer_plan.mixers import ConfigError, ModelConfig, RankingModel, build_model
 from unimixer_plan.mixers.sinkhorn import linear_temperature
+from unimixer_plan.training.metrics import logloss, roc_auc
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 - The space is cost-aware (``search_spaces.CostAwareSpace``): every proposal fits the
   analytic budgets, and one that cannot is flagged and never trained.
 - Objectives: validation logloss and FLOPs, both minimised. Budgets are Optuna constraints.
-- Multi-objective successive halving (``unimixer_plan.pareto_asha``) stops trials that are
+- Multi-objective successive halving (``unimixer_plan.search.pareto_asha``) stops trials that are
   dominated on (logloss, FLOPs) at an early rung; a stopped trial reaches Optuna as
   PRUNED (not as a COMPLETE trial with a low-fidelity value) and trials.csv records the
   fidelity it reached. Only full-fidelity trials enter the Pareto set.
@@ -34,13 +34,13 @@ from ray import tune
 from ray.tune.search.optuna import OptunaSearch
 from unimixer_plan.data import CTRData
 from unimixer_plan.mixers import ModelConfig, analytic_cost
-from unimixer_plan.pareto_asha import ParetoASHA
 from unimixer_plan.plan_config import PlanConfig
 from unimixer_plan.profiling import measure_latency_ms
-from unimixer_plan.run_folder import KNOB_COLUMNS, RunFolder
+from unimixer_plan.run.folder import KNOB_COLUMNS, RunFolder
+from unimixer_plan.search.pareto_asha import ParetoASHA
 from unimixer_plan.search_spaces import CostAwareSpace, FamilySpace, Limits
 from unimixer_plan.search_spaces.cost_aware import MIN_COST_LEVEL
-from unimixer_plan.training import evaluate
+from unimixer_plan.training.trainer import evaluate
 
 OBJECTIVES = ["val_logloss", "flops"]
 

@@ -3,7 +3,7 @@
 A 2e9-FLOPs model cannot be trained many times here, so the planner:
 1. searches a ladder of proxy budgets target/4^k that train in seconds;
 2. per family, fits the best validation logloss against FLOPs across rungs
-   (``unimixer_plan.scaling``), with a bootstrap interval and a held-out check (the largest
+   (``unimixer_plan.scaling.fits``), with a bootstrap interval and a held-out check (the largest
    rung predicted from the others), and how each shape knob moves with scale;
 3. scales the best proxy shape up along those trends, solving width (and depth, when
    the width range runs out) with the analytic cost so that FLOPs land in
@@ -23,7 +23,7 @@ import numpy as np
 from unimixer_plan.mixers import ConfigError, ModelConfig, analytic_cost, build_model
 from unimixer_plan.plan_config import PlanConfig
 from unimixer_plan.profiling import measure_latency_ms, resolve_device
-from unimixer_plan.scaling import PowerLawFit, bootstrap_interval, fit_log_trend, fit_power_law, held_out_error
+from unimixer_plan.scaling.fits import PowerLawFit, bootstrap_interval, fit_log_trend, fit_power_law, held_out_error
 from unimixer_plan.search_spaces import FamilySpace, IntRange, Limits, solve_width
 from unimixer_plan.search_spaces.cost_aware import family_knobs
 

@@ -1,0 +1,1 @@
+"""Auto-scaling: the proxy ladder, scaling-law fits with intervals, and the scale-up to the target."""

@@ -1,0 +1,1 @@
+"""Search: the Ray Tune + Optuna driver, multi-objective successive halving, Pareto sets."""

@@ -1,0 +1,1 @@
+"""Training and evaluation of one candidate, and the metrics it reports."""
