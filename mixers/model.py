@@ -37,6 +37,13 @@ class RankingModel(nn.Module):
     def uses_temperature(self) -> bool:
         return any(isinstance(m, SinkhornMixing) for m in self.modules())
 
+    def embedding_penalty(self, sparse: torch.Tensor) -> torch.Tensor:
+        """Mean over the batch of the squared norm of the rows looked up: (batch, C) -> scalar."""
+        if not self.tokenizer.offsets.numel():
+            return torch.zeros(())
+        rows = self.tokenizer.embedding(sparse + self.tokenizer.offsets)
+        return rows.pow(2).sum() / sparse.shape[0]
+
     def embedding_parameters(self) -> list[nn.Parameter]:
         return [self.tokenizer.embedding.weight]
 

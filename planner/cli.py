@@ -18,6 +18,7 @@ from unimixer_plan.data import DataSpec, load_data
 from unimixer_plan.formatting import format_count, format_flops
 from unimixer_plan.mixers import PlanError, get_family, list_mixers, load_config
 from unimixer_plan.progress import progress_bar
+from unimixer_plan.training.trainer import TrainSettings
 
 if TYPE_CHECKING:
     from unimixer_plan.plan import PlanOutcome
@@ -104,8 +105,15 @@ def plan(
     ] = None,
     trials: Annotated[int, typer.Option(help="Trials to run.")] = 24,
     fidelity: Annotated[
-        str, typer.Option(help="Training samples per trial: quick (16k), standard (65k), full (262k), or a number.")
+        str,
+        typer.Option(
+            help="Distinct training samples per trial, each trained to early stopping: "
+            "quick (16k), standard (65k), full (262k), or a number."
+        ),
     ] = "quick",
+    embed_dim: Annotated[
+        int | None, typer.Option(help="Fix the embedding width (default: searched, see the space file).")
+    ] = None,
     seed: SeedOption = 0,
     out: Annotated[Path | None, typer.Option(help="Run folder. Default: runs/<UTC timestamp>.")] = None,
     ray_address: Annotated[
@@ -147,6 +155,7 @@ def plan(
                 families=tuple(families or ()),
                 trials=trials,
                 fidelity=parse_fidelity(fidelity),
+                embed_dim=embed_dim,
                 seed=seed,
                 out=str(out) if out else default_run_dir(),
                 space_path=str(space) if space else None,
@@ -217,8 +226,8 @@ def print_summary(summary: dict[str, Any]) -> None:
     model = chosen["model"]
     knobs = ", ".join(
         f"{k}={model[k]}"
-        for k in ("n_tokens", "d_model", "heads", "rank", "bases", "depth", "ffn_ratio")
-        if model[k] is not None
+        for k in ("n_tokens", "d_model", "heads", "rank", "bases", "depth", "ffn_ratio", "embed_dim")
+        if model.get(k) is not None
     )
     if chosen.get("predicted"):
         low, high = chosen["val_logloss_interval"]
@@ -237,8 +246,17 @@ def print_summary(summary: dict[str, Any]) -> None:
         typer.echo(f"chosen: trial {chosen['trial_id']}, {model['family']} ({knobs})")
         typer.echo(
             f"  quality            : val logloss {chosen['val_logloss']:.4f}, val AUC {chosen['val_auc']:.4f} "
-            f"after {chosen['fidelity']:,} training samples"
+            f"after {chosen['epochs']} epochs over {chosen['fidelity']:,} training samples "
+            f"(best epoch {chosen['best_epoch']})"
         )
+    for name, base in summary.get("baselines", {}).items():
+        gain = chosen.get("gain_over_baselines", {}).get(name, {})
+        typer.echo(
+            f"  vs {name:<15}: val logloss {base['val_logloss']:.4f} (chosen {gain.get('logloss', 0.0):+.4f} better)"
+            + (f", AUC {base['val_auc']:.4f} (chosen {gain['auc']:+.4f})" if "auc" in gain else "")
+        )
+    for warning in summary.get("warnings", []):
+        typer.echo(f"  warning: {warning}")
     budget = summary["budget"]
     latency_name = f"latency @{chosen['batch_size']} {chosen['device']}"
     for name, value, limit, key, fmt in (
@@ -294,10 +312,16 @@ def train(
     data: DataOption = None,
     schema: SchemaOption = None,
     samples: Annotated[
-        int | None, typer.Option(help="Training samples (default: 100,000 synthetic, or one epoch of --data).")
+        int | None,
+        typer.Option(help="Distinct training samples (default: 100,000 synthetic, or every training row of --data)."),
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 512,
-    learning_rate: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    batch_size: Annotated[int, typer.Option(help="Training batch size.")] = TrainSettings.batch_size,
+    learning_rate: Annotated[
+        float | None, typer.Option(help="Adam learning rate (default: the rule in width and depth).")
+    ] = None,
+    max_epochs: Annotated[int, typer.Option(help="Epoch cap; training stops earlier on a plateau.")] = (
+        TrainSettings.max_epochs
+    ),
     min_count: MinCountOption = 10,
     hash_buckets: HashOption = None,
     max_rows: MaxRowsOption = None,
@@ -306,15 +330,17 @@ def train(
 ) -> None:
     """Train one model config and print validation AUC and logloss (the reference trainer)."""
     with user_errors():
-        from unimixer_plan.training.trainer import TrainSettings, evaluate
+        from unimixer_plan.training.trainer import evaluate
 
         model_config = load_config(config)
         if samples is not None and samples < 1:
             raise PlanError(f"--samples {samples}: must be >= 1")
         if batch_size < 1:
             raise PlanError(f"--batch-size {batch_size}: must be >= 1")
-        if not (learning_rate > 0 and math.isfinite(learning_rate)):
+        if learning_rate is not None and not (learning_rate > 0 and math.isfinite(learning_rate)):
             raise PlanError(f"--learning-rate {learning_rate}: must be a finite number > 0")
+        if max_epochs < 1:
+            raise PlanError(f"--max-epochs {max_epochs}: must be >= 1")
         spec = data_spec(dataset, data, schema, seed, min_count, hash_buckets, max_rows)
         loaded = load_data(spec, train_rows=samples or DEFAULT_SYNTHETIC_SAMPLES)
         fidelity = samples or (DEFAULT_SYNTHETIC_SAMPLES if loaded.synthetic else len(loaded.train))
@@ -323,15 +349,17 @@ def train(
             model_config = model_config.replace(**loaded.schema)
             typer.echo("note: embedding tables resized to the data's schema", err=True)
         typer.echo(f"data: {loaded.description}", err=True)
-        settings = TrainSettings(batch_size=batch_size, learning_rate=learning_rate)
-        with progress_bar(f"training {model_config.family}", fidelity) as update:
+        settings = TrainSettings(batch_size=batch_size, learning_rate=learning_rate, max_epochs=max_epochs)
+        rows = min(fidelity, len(loaded.train))
+        with progress_bar(f"training {model_config.family}", rows * max_epochs) as update:
             result = evaluate(model_config, loaded, fidelity, seed=seed, settings=settings, on_step=update)
     if as_json:
         typer.echo(json.dumps({**result.to_dict(), "data": loaded.description, "config": model_config.to_dict()}))
     elif result.ok:
         typer.echo(
             f"{model_config.family}: val AUC {result.val_auc:.4f}, val logloss {result.val_logloss:.4f} "
-            f"after {result.samples:,} samples in {result.wall_time_s:.1f} s"
+            f"(best epoch {result.best_epoch} of {result.epochs}; {result.stop_reason}; "
+            f"{result.distinct_samples:,} distinct samples, lr {result.learning_rate:.3g}, {result.wall_time_s:.1f} s)"
         )
         if loaded.noise_floor_logloss is not None:
             typer.echo(

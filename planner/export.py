@@ -47,7 +47,7 @@ def selected_config(folder: RunFolder, trial_id: int | None) -> tuple[ModelConfi
             raise PlanError(f"{folder.path}: the plan chose no configuration; pass --trial ID")
         return ModelConfig.from_dict(chosen["model"]), export_metadata(plan, data, chosen)
     row = select_trial(folder, trial_id)
-    config = row_config(row, {**data.schema, "embed_dim": plan.embed_dim})
+    config = row_config(row, data.schema)
     measured = {
         "val_logloss": row["val_logloss"],
         "val_auc": row["val_auc"],

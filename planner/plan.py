@@ -16,7 +16,7 @@ from unimixer_plan.data import CTRData, load_data
 from unimixer_plan.mixers import ModelConfig, PlanError, analytic_cost, build_model, save_config
 from unimixer_plan.plan_config import PlanConfig
 from unimixer_plan.profiling import measure_flops, measure_latency_ms, resolve_device
-from unimixer_plan.run.folder import RunFolder
+from unimixer_plan.run.folder import KNOB_COLUMNS, RunFolder
 from unimixer_plan.run.versions import package_versions
 from unimixer_plan.scaling.ladder import (
     LADDER_MIN_COST_LEVEL,
@@ -28,6 +28,7 @@ from unimixer_plan.scaling.ladder import (
 )
 from unimixer_plan.search.pareto import non_dominated
 from unimixer_plan.search_spaces import FamilySpace, load_spaces, smallest_config
+from unimixer_plan.training.baselines import fm_verdict, gains_over_baselines, train_baselines
 
 if TYPE_CHECKING:
     from unimixer_plan.search.driver import Rung
@@ -54,6 +55,8 @@ def plan_spaces(plan: PlanConfig) -> dict[str, FamilySpace]:
         if missing:
             raise PlanError(f"--families {missing[0]!r}: not in the search space file ({', '.join(sorted(spaces))})")
         spaces = {f: spaces[f] for f in plan.families}
+    if plan.embed_dim is not None:  # --embed-dim fixes the knob the space would search
+        spaces = {f: replace(s, knobs={**s.knobs, "embed_dim": (plan.embed_dim,)}) for f, s in spaces.items()}
     return spaces
 
 
@@ -82,13 +85,14 @@ def check_budgets_reachable(plan: PlanConfig, spaces: dict[str, FamilySpace], sc
             )
 
 
-def full_fidelity_rows(rows: list[dict[str, Any]], fidelity: int) -> list[dict[str, Any]]:
-    return [r for r in rows if r["status"] == "ok" and r["fidelity"] >= fidelity and math.isfinite(r["val_logloss"])]
+def full_fidelity_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Trials trained to early stopping (or the epoch cap) on all their data: status ok."""
+    return [r for r in rows if r["status"] == "ok" and math.isfinite(r["val_logloss"])]
 
 
 def pareto_rows(rows: list[dict[str, Any]], plan: PlanConfig) -> list[dict[str, Any]]:
     """Non-dominated full-fidelity completed trials, one per architecture."""
-    candidates = full_fidelity_rows(rows, plan.fidelity)
+    candidates = full_fidelity_rows(rows)
     if not candidates:
         return []
     columns = [c for c, _ in plan.objectives]
@@ -98,7 +102,7 @@ def pareto_rows(rows: list[dict[str, Any]], plan: PlanConfig) -> list[dict[str, 
 
 
 def row_config(row: dict[str, Any], schema: dict[str, Any]) -> ModelConfig:
-    knobs = {k: row[k] for k in ("n_tokens", "d_model", "heads", "rank", "bases", "depth", "ffn_ratio")}
+    knobs = {k: row[k] for k in KNOB_COLUMNS}
     return ModelConfig(family=row["family"], **knobs, **schema)
 
 
@@ -136,13 +140,18 @@ def run_plan(plan: PlanConfig, resume: bool = False, on_row=None, on_start=None)
     folder = RunFolder(Path(plan.out))
     spaces = plan_spaces(plan)
     data: CTRData = load_data(plan.data, train_rows=plan.fidelity)
-    schema = {**data.schema, "embed_dim": plan.embed_dim}
+    schema = data.schema
     check_budgets_reachable(plan, spaces, schema)
     rungs = plan_rungs(plan, spaces, schema)
     if not resume:
         if folder.plan_file.exists():
             raise PlanError(f"--out {folder.path}: already holds a plan; use --resume {folder.path} or a new folder")
         folder.create(plan, package_versions())
+    baselines = folder.load_baselines()
+    if baselines is None:  # trained once per plan, before the search; kept on resume
+        results = train_baselines(data, plan.fidelity, plan.seed, plan.train, plan.embed_dim)
+        baselines = {name: result.to_dict() for name, result in results.items()}
+        folder.baselines_file.write_text(json.dumps(baselines, indent=2) + "\n")
     done = folder.load_trials()
     if on_start is not None:
         on_start(data, len(done), sum(r.trials for r in rungs), rungs)
@@ -171,6 +180,7 @@ def run_plan(plan: PlanConfig, resume: bool = False, on_row=None, on_start=None)
         outcome = finish_plan(plan, folder, data, schema)
     else:
         outcome = finish_ladder(plan, folder, data, schema, spaces, rungs)
+    add_baselines(outcome.summary, baselines)
     planned = sum(r.trials for r in rungs)
     # A time budget ends searches on purpose; fewer rows without one means the run was interrupted.
     outcome.summary["planned_trials"] = planned
@@ -181,6 +191,22 @@ def run_plan(plan: PlanConfig, resume: bool = False, on_row=None, on_start=None)
 
         write_report(folder.path)
     return outcome
+
+
+def add_baselines(summary: dict[str, Any], baselines: dict[str, Any]) -> None:
+    """The lr/fm floor in the summary, the chosen model's gain over it, and a warning when a
+    model far costlier than FM does not beat it."""
+    summary["baselines"] = {
+        name: {k: b[k] for k in ("val_logloss", "val_auc", "flops", "status")} for name, b in baselines.items()
+    }
+    chosen = summary.get("chosen")
+    summary["warnings"] = []
+    if chosen is None:
+        return
+    chosen["gain_over_baselines"] = gains_over_baselines(chosen["val_logloss"], chosen.get("val_auc"), baselines)
+    verdict = fm_verdict(chosen["val_logloss"], chosen["flops_fvcore"], baselines)
+    if verdict:
+        summary["warnings"].append(verdict)
 
 
 def study_of(row: dict[str, Any], rungs: list[Rung]) -> str:
@@ -282,7 +308,7 @@ def target_row(analysis: FamilyScaling) -> dict[str, Any]:
     config = analysis.target_config
     return {
         "family": config.family,
-        **{k: getattr(config, k) for k in ("n_tokens", "d_model", "heads", "rank", "bases", "depth", "ffn_ratio")},
+        **{k: getattr(config, k) for k in KNOB_COLUMNS},
         "status": "ok",
         "val_logloss": analysis.predicted_logloss,
         "flops": analysis.target_flops,
@@ -313,9 +339,7 @@ def finish_plan(plan: PlanConfig, folder: RunFolder, data: CTRData, schema: dict
     pareto = pareto_rows(rows, plan)
     folder.write_rows(folder.pareto_file, pareto)
     fitting = [
-        r
-        for r in full_fidelity_rows(rows, plan.fidelity)
-        if plan.budget.admits(r["flops"], r["params_dense"], r["latency_ms"])
+        r for r in full_fidelity_rows(rows) if plan.budget.admits(r["flops"], r["params_dense"], r["latency_ms"])
     ]
     chosen = min(fitting, key=lambda r: (r["val_logloss"], r["flops"])) if fitting else None
     summary = base_summary(plan, folder, data, rows, len(pareto))
@@ -329,6 +353,8 @@ def finish_plan(plan: PlanConfig, folder: RunFolder, data: CTRData, schema: dict
             "val_logloss": chosen["val_logloss"],
             "val_auc": chosen["val_auc"],
             "fidelity": chosen["fidelity"],
+            "epochs": chosen["epochs"],
+            "best_epoch": chosen["best_epoch"],
             **measured,
             "margins": plan.budget.margins(measured["flops_fvcore"], measured["params_dense"], measured["latency_ms"]),
         }
@@ -355,7 +381,7 @@ def export_metadata(plan: PlanConfig, data: CTRData, chosen: dict[str, Any]) -> 
             "dataset": data.description,
             "num_dense": data.num_dense,
             "cardinalities": list(data.cardinalities),
-            "embed_dim": plan.embed_dim,
+            "embed_dim": chosen["model"]["embed_dim"],
             "dense_encoding": "log1p(max(x, 0)); missing = -1",
             "categorical_encoding": "0 = missing, 1 = out of vocabulary, 2.. = vocabulary ids",
         },

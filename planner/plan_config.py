@@ -11,7 +11,7 @@ from unimixer_plan.data import DataSpec
 from unimixer_plan.mixers import PlanError, list_mixers
 from unimixer_plan.training.trainer import TrainSettings
 
-# Training samples per candidate at full fidelity.
+# Distinct training samples per candidate (each trains to early stopping on them).
 FIDELITY_PRESETS = {"quick": 16_384, "standard": 65_536, "full": 262_144}
 
 
@@ -82,7 +82,7 @@ class PlanConfig:
     fidelity: int = FIDELITY_PRESETS["quick"]
     seed: int = 0
     out: str = "runs"
-    embed_dim: int = 16
+    embed_dim: int | None = None  # None: searched (the space's embed_dim domain); else fixed
     space_path: str | None = None
     ray_address: str | None = None
     cpus_per_trial: float = 1.0
@@ -107,7 +107,7 @@ class PlanConfig:
         if self.time_budget_min is not None and not (math.isfinite(self.time_budget_min) and self.time_budget_min > 0):
             raise PlanError(f"--time-budget {self.time_budget_min}: must be a finite number of minutes > 0")
         _positive_finite("--proxy-max-flops", self.proxy_max_flops)
-        if self.embed_dim < 1:
+        if self.embed_dim is not None and self.embed_dim < 1:
             raise PlanError(f"--embed-dim {self.embed_dim}: must be >= 1")
 
     @property
@@ -121,9 +121,11 @@ class PlanConfig:
         return tuple(objectives)
 
     @property
-    def asha_milestones(self) -> tuple[int, ...]:
-        """Sample counts where ASHA compares trials (reduction factor 3): fidelity/9, fidelity/3."""
-        return (self.fidelity // 9, self.fidelity // 3)
+    def halving_epochs(self) -> tuple[int, ...]:
+        """Epochs after which successive halving compares trials: every trial at the same epoch,
+        past the temperature anneal, scored on the same validation subsample."""
+        first = math.ceil(self.train.anneal_epochs) + 1
+        return (first, 2 * first)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

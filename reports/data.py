@@ -25,8 +25,9 @@ class TrialPoint:
     rung: int
     family: str
     status: str
-    fidelity: int
-    full_fidelity: bool
+    fidelity: int  # distinct training samples
+    epochs: int
+    full_fidelity: bool  # trained to early stopping or the epoch cap
     val_logloss: float
     val_auc: float
     flops: float
@@ -95,7 +96,8 @@ def load_report_data(run_dir: str | Path) -> ReportData:
             family=r["family"],
             status=r["status"],
             fidelity=r["fidelity"] or 0,
-            full_fidelity=r["status"] == "ok" and (r["fidelity"] or 0) >= plan.fidelity,
+            epochs=r["epochs"] or 0,
+            full_fidelity=r["status"] == "ok",
             val_logloss=_finite(r["val_logloss"]),
             val_auc=_finite(r["val_auc"]),
             flops=_finite(r["flops"]),

@@ -22,7 +22,8 @@ KNOBS = ("n_tokens", "d_model", "heads", "rank", "bases", "depth", "ffn_ratio")
 def _hover(t: TrialPoint) -> str:
     knobs = ", ".join(f"{k}={v}" for k, v in t.knobs.items() if v is not None)
     return (
-        f"trial {t.trial_id} (rung {t.rung}) {t.family}<br>{knobs}<br>status {t.status}, {t.fidelity:,} samples"
+        f"trial {t.trial_id} (rung {t.rung}) {t.family}<br>{knobs}<br>"
+        f"status {t.status}, {t.epochs} epochs over {t.fidelity:,} samples"
         f"<br>val logloss {t.val_logloss:.4f}, AUC {t.val_auc:.4f}<br>FLOPs {t.flops:,.0f}, "
         f"params {t.params_dense:,.0f}"
     )
@@ -85,6 +86,19 @@ def pareto_figure(data: ReportData) -> go.Figure:
                 hoverinfo="text",
             )
         )
+    for name, base in data.summary.get("baselines", {}).items():
+        if base["status"] == "ok":  # the floor to beat, trained on the same rows by the same trainer
+            fig.add_trace(
+                go.Scatter(
+                    x=[max(base["flops"], 1)],
+                    y=[base["val_logloss"]],
+                    mode="markers+text",
+                    name=f"{name} (baseline)",
+                    text=[name],
+                    textposition="top center",
+                    marker={"symbol": "x", "size": 12, "color": "black"},
+                )
+            )
     if data.budget["flops"]:
         fig.add_vline(x=data.budget["flops"], line_dash="dash", line_color="grey", annotation_text="FLOPs budget")
     infeasible = sum(t.status == "infeasible" for t in data.trials)
@@ -307,13 +321,18 @@ def chosen_table(data: ReportData) -> go.Figure:
         ):
             margin = f" of {limit:,.4g} budget, margin {chosen['margins'][key]:+.1%}" if limit else ""
             rows.append((name, f"{value:,.4g}{margin}"))
+    for name, base in data.summary.get("baselines", {}).items():
+        gain = (chosen or {}).get("gain_over_baselines", {}).get(name)
+        against = f"; chosen {gain['logloss']:+.4f} logloss better" if gain else ""
+        rows.append((f"baseline {name}", f"val logloss {base['val_logloss']:.4f}, AUC {base['val_auc']:.4f}{against}"))
+    rows += [(f"warning {i + 1}", w) for i, w in enumerate(data.summary.get("warnings", []))]
     data_spec = data.plan["data"]
     rows += [
         ("dataset", data.summary["data"]),
         ("synthetic", "yes" if data.summary["synthetic"] else "no (real data: " + str(data_spec["path"]) + ")"),
         ("budgets", ", ".join(f"{k}={v}" for k, v in data.budget.items() if v is not None)),
         ("seed", str(data.plan["seed"])),
-        ("fidelity (samples per trial)", f"{data.plan['fidelity']:,}"),
+        ("fidelity", f"{data.plan['fidelity']:,} distinct training samples per trial, to early stopping"),
         ("versions", ", ".join(f"{k} {v}" for k, v in data.versions.items())),
     ]
     fig = go.Figure(

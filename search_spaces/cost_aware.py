@@ -87,7 +87,7 @@ def narrowest_config(space: FamilySpace, knobs: dict[str, int], schema: dict[str
         return None
 
 
-REPAIR_ORDER = ("depth", "ffn_ratio", "n_tokens", "heads", "bases", "rank")
+REPAIR_ORDER = ("depth", "ffn_ratio", "n_tokens", "heads", "bases", "rank", "embed_dim")
 
 
 def repair(space: FamilySpace, knobs: dict[str, int], limits: Limits, schema: dict[str, Any]) -> dict[str, int]:

@@ -11,7 +11,8 @@ import yaml
 from unimixer_plan.mixers import PlanError, get_family, list_mixers
 
 DEFAULT_SPACE_FILE = "default.yaml"  # package data of unimixer_plan.search_spaces
-SAMPLED_KNOBS = ("n_tokens", "heads", "rank", "bases", "depth", "ffn_ratio")
+SAMPLED_KNOBS = ("n_tokens", "heads", "rank", "bases", "depth", "ffn_ratio", "embed_dim")
+DEFAULT_EMBED_DIMS = (16,)  # a space file without embed_dim keeps the embedding width fixed
 D_MULTIPLE = 8  # d_model is a multiple of lcm(8, heads): SIMD-friendly and valid for every family
 
 
@@ -59,12 +60,13 @@ def parse_spaces(data: Any, source: str) -> dict[str, FamilySpace]:
             raise PlanError(f"{source}: family {family!r} is unknown; registered: {', '.join(list_mixers())}")
         if not isinstance(knobs, dict):
             raise PlanError(f"{source}: {family} must map knobs to domains")
-        allowed = {"n_tokens", "depth", "ffn_ratio", "d_model"} | set(get_family(family).knobs)
+        allowed = {"n_tokens", "depth", "ffn_ratio", "d_model", "embed_dim"} | set(get_family(family).knobs)
         if family == "rankmixer":
             allowed.discard("heads")  # always n_tokens
         unknown = sorted(set(knobs) - allowed)
         if unknown:
             raise PlanError(f"{source}: {family}.{unknown[0]} is not a knob of {family}; allowed: {sorted(allowed)}")
+        knobs = {"embed_dim": list(DEFAULT_EMBED_DIMS), **knobs}  # optional in a user's file
         missing = sorted(allowed - set(knobs))
         if missing:
             raise PlanError(f"{source}: {family} needs a domain for {missing[0]}")

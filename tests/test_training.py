@@ -28,23 +28,54 @@ def test_auc_matches_the_pairwise_definition_with_ties():
     assert abs(logloss(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 0.0])) - 0.693147) < 1e-6
 
 
-def test_training_is_deterministic_by_seed_and_records_checkpoints(synthetic):
+def test_training_is_deterministic_by_seed_and_records_every_epoch(synthetic):
     config = small_config("unimixing_lite", **synthetic.schema)
-    first = evaluate(config, synthetic, fidelity=4_000, seed=7, checkpoints=(2_000,))
-    second = evaluate(config, synthetic, fidelity=4_000, seed=7, checkpoints=(2_000,))
-    assert first.ok and first.samples == 4_000 and first.steps == 8
+    settings = TrainSettings(max_epochs=3, val_subsample=2_000)
+    first = evaluate(config, synthetic, fidelity=4_000, seed=7, settings=settings)
+    second = evaluate(config, synthetic, fidelity=4_000, seed=7, settings=settings)
+    assert first.ok and first.distinct_samples == 4_000
     assert first.val_logloss == second.val_logloss and first.val_auc == second.val_auc
-    assert [c.samples for c in first.history] == [2_048, 4_000]
-    other = evaluate(config, synthetic, fidelity=4_000, seed=8)
+    assert [c.epoch for c in first.history] == list(range(1, first.epochs + 1))
+    assert first.samples_seen == first.epochs * 4_000 == first.history[-1].samples_seen
+    other = evaluate(config, synthetic, fidelity=4_000, seed=8, settings=settings)
     assert other.val_logloss != first.val_logloss
 
 
-def test_reporter_can_stop_a_trial_early(synthetic):
+def test_fidelity_is_distinct_rows_capped_by_the_data(synthetic):
     config = small_config("rankmixer", **synthetic.schema)
-    result = evaluate(
-        config, synthetic, fidelity=6_000, checkpoints=(1_000, 3_000), reporter=lambda c: c.samples > 2_000
+    result = evaluate(config, synthetic, fidelity=10**9, settings=TrainSettings(max_epochs=1, batch_size=4096))
+    assert result.distinct_samples == len(synthetic.train) == result.samples_seen
+
+
+def test_result_is_the_best_epoch_not_the_last(synthetic):
+    # A learning rate that overfits fast: later epochs get worse, and the result must not.
+    config = small_config("attention", **synthetic.schema)
+    settings = TrainSettings(
+        learning_rate=3e-2, max_epochs=6, patience=10, lr_decay=1.0, val_subsample=len(synthetic.val)
     )
-    assert result.ok and result.samples == 3_072 and len(result.history) == 2
+    result = evaluate(config, synthetic, fidelity=3_000, settings=settings)
+    assert result.ok and result.epochs == 6
+    best = min(result.history, key=lambda c: c.val_logloss)
+    assert result.best_epoch == best.epoch
+    assert result.history[-1].val_logloss > best.val_logloss  # it did get worse after the best epoch
+    # the whole validation split is the subsample here, so restoring the best weights reproduces it
+    assert result.val_logloss == pytest.approx(best.val_logloss, abs=1e-6)
+
+
+def test_early_stopping_after_patience_epochs_without_improvement(synthetic):
+    config = small_config("attention", **synthetic.schema)
+    settings = TrainSettings(learning_rate=3e-2, max_epochs=12, patience=2, val_subsample=2_000)
+    result = evaluate(config, synthetic, fidelity=3_000, settings=settings)
+    assert result.ok and result.epochs < 12
+    assert result.epochs == result.best_epoch + 2
+    assert result.stop_reason == "early stop: no improvement in 2 epochs"
+
+
+def test_reporter_can_stop_a_trial_after_an_epoch(synthetic):
+    config = small_config("rankmixer", **synthetic.schema)
+    result = evaluate(config, synthetic, fidelity=3_000, reporter=lambda c: c.epoch >= 2)
+    assert result.status == "stopped" and result.epochs == 2 and len(result.history) == 2
+    assert result.val_logloss == min(c.val_logloss for c in result.history)
 
 
 def test_divergence_is_a_failed_result_not_an_exception(synthetic):
@@ -60,7 +91,7 @@ def test_schema_mismatch_is_a_config_error(synthetic):
         evaluate(small_config("wukong", num_dense=13), synthetic, fidelity=10)
 
 
-def test_temperature_anneals_to_tau_end(synthetic, monkeypatch):
+def test_temperature_anneals_in_the_first_epoch_then_stays_at_tau_end(synthetic, monkeypatch):
     seen = []
     original = build_model
 
@@ -72,11 +103,31 @@ def test_temperature_anneals_to_tau_end(synthetic, monkeypatch):
 
     monkeypatch.setattr("unimixer_plan.training.trainer.build_model", spy)
     config = small_config("unimixer", **synthetic.schema)
-    evaluate(config, synthetic, fidelity=512 * 11, settings=TrainSettings(batch_size=512, anneal_fraction=1.0))
-    assert seen[0] == 1.0 and len(seen) == 11
-    assert abs(seen[5] - 0.525) < 1e-9  # linear from 1.0 towards 0.05 over the 11 steps
-    assert seen[-1] == 0.05  # the last step trains at tau_end
-    assert all(a > b for a, b in itertools.pairwise(seen))
+    settings = TrainSettings(batch_size=512, max_epochs=3, patience=10, anneal_epochs=1.0)
+    evaluate(config, synthetic, fidelity=512 * 11, settings=settings)
+    assert len(seen) == 33 and seen[0] == 1.0
+    assert all(a > b for a, b in itertools.pairwise(seen[:12]))  # linear over the first epoch's 11 steps
+    assert abs(seen[5] - (1.0 - 0.95 * 5 / 11)) < 1e-9
+    assert seen[11:] == [0.05] * 22  # every later step trains at tau_end
+
+
+def test_learning_rate_warms_up_then_decays(synthetic, monkeypatch):
+    rates = []
+    original = torch.optim.AdamW.step
+
+    def spy(self, *args, **kwargs):
+        rates.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", spy)
+    config = small_config("rankmixer", **synthetic.schema)
+    settings = TrainSettings(
+        batch_size=500, learning_rate=1e-3, warmup_steps=4, max_epochs=3, patience=10, lr_decay=0.5
+    )
+    evaluate(config, synthetic, fidelity=4_000, settings=settings)
+    assert rates[:4] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3])
+    assert rates[7] == pytest.approx(1e-3)
+    assert max(rates[8:]) <= 0.5e-3 + 1e-12  # epoch 2 runs at most at lr_decay x the peak
 
 
 @pytest.mark.slow

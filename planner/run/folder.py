@@ -5,6 +5,7 @@ trials.csv    one row per finished trial, appended as each finishes (nothing fin
 pareto.csv    the non-dominated full-fidelity trials
 chosen.yaml   the chosen config, loadable by unimixer_plan.mixers.load_config
 summary.json  the chosen config's costs against each budget, and its quality
+baselines.json  lr and fm trained by the same trainer on the same rows (the floor to beat)
 optuna.db     the Optuna study (SQLite), for --resume
 """
 
@@ -32,20 +33,39 @@ TRIAL_COLUMNS = (
     "bases",
     "depth",
     "ffn_ratio",
+    "embed_dim",
     "fidelity",
+    "samples_seen",
+    "epochs",
+    "best_epoch",
     "status",
     "val_logloss",
     "val_auc",
     "flops",
     "params_dense",
     "latency_ms",
+    "learning_rate",
     "wall_time_s",
+    "stop_reason",
     "error",
 )
-KNOB_COLUMNS = ("n_tokens", "d_model", "heads", "rank", "bases", "depth", "ffn_ratio")
-INT_COLUMNS = ("trial_id", "rung", "optuna_trial", "fidelity", "flops", "params_dense", *KNOB_COLUMNS)
-FLOAT_COLUMNS = ("val_logloss", "val_auc", "latency_ms", "wall_time_s")
-STATUSES = ("ok", "stopped", "failed", "infeasible")  # stopped = by ASHA before full fidelity
+KNOB_COLUMNS = ("n_tokens", "d_model", "heads", "rank", "bases", "depth", "ffn_ratio", "embed_dim")
+# fidelity = distinct training rows; samples_seen = epochs x rows; best_epoch = the weights reported
+INT_COLUMNS = (
+    "trial_id",
+    "rung",
+    "optuna_trial",
+    "fidelity",
+    "samples_seen",
+    "epochs",
+    "best_epoch",
+    "flops",
+    "params_dense",
+    *KNOB_COLUMNS,
+)
+FLOAT_COLUMNS = ("val_logloss", "val_auc", "latency_ms", "learning_rate", "wall_time_s")
+# ok = trained to early stopping or the epoch cap (full fidelity); stopped = by successive halving
+STATUSES = ("ok", "stopped", "failed", "infeasible")
 
 
 @dataclass(frozen=True)
@@ -83,6 +103,19 @@ class RunFolder:
     @property
     def optuna_url(self) -> str:
         return f"sqlite:///{self.optuna_file.resolve()}"
+
+    @property
+    def baselines_file(self) -> Path:
+        return self.path / "baselines.json"
+
+    def load_baselines(self) -> dict[str, Any] | None:
+        """The lr/fm results of this plan (None until they are trained)."""
+        try:
+            return json.loads(self.baselines_file.read_text())
+        except FileNotFoundError:
+            return None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise PlanError(f"{self.baselines_file}: corrupt baselines file") from None
 
     @property
     def cache_dir(self) -> Path:
@@ -167,4 +200,5 @@ def _parse_row(raw: dict[str, str]) -> dict[str, Any]:
     if row["status"] not in STATUSES:
         raise ValueError(f"status {row['status']!r} is not one of {STATUSES}")
     row["error"] = raw["error"] or None
+    row["stop_reason"] = raw["stop_reason"] or None
     return row

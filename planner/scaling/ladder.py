@@ -30,8 +30,10 @@ from unimixer_plan.search_spaces.cost_aware import family_knobs
 LADDER_FACTOR = 4
 MAX_RUNGS = 5
 MIN_RUNGS = 3
-# Training FLOPs one proxy trial may cost on a CPU (about 5-10 s on two cores); x100 with a GPU.
-PROXY_TRAIN_FLOPS_CPU = 1e11
+# Training FLOPs one proxy trial may cost on a CPU (10-20 s on one core); x100 with a GPU.
+PROXY_TRAIN_FLOPS_CPU = 6e11
+# Epochs a proxy typically trains before early stopping (measured 4-7 on the default data).
+TYPICAL_EPOCHS = 6
 TARGET_MAX_D_MODEL = 8192  # beyond this width the scale-up adds depth instead
 LADDER_MIN_COST_LEVEL = 0.25  # proxies use at least a quarter of their rung's budget
 FILL_LOW = 0.95  # a scaled-up config uses at least this share of the FLOPs budget
@@ -41,7 +43,7 @@ def proxy_max_flops(plan: PlanConfig) -> float:
     if plan.proxy_max_flops is not None:
         return plan.proxy_max_flops
     per_trial = PROXY_TRAIN_FLOPS_CPU * (100 if plan.gpus_per_trial > 0 else 1)
-    return per_trial / (3 * plan.fidelity)
+    return per_trial / (3 * plan.fidelity * TYPICAL_EPOCHS)
 
 
 def ladder_budgets(target: float, top: float, bottom: float) -> list[float]:
@@ -88,10 +90,10 @@ class FamilyScaling:
         }
 
 
-def best_per_rung(rows: list[dict[str, Any]], family: str, fidelity: int) -> list[dict[str, Any]]:
+def best_per_rung(rows: list[dict[str, Any]], family: str) -> list[dict[str, Any]]:
     best: dict[int, dict[str, Any]] = {}
     for row in rows:
-        if row["family"] != family or row["status"] != "ok" or row["fidelity"] < fidelity:
+        if row["family"] != family or row["status"] != "ok":
             continue
         if not math.isfinite(row["val_logloss"]):
             continue
@@ -181,7 +183,7 @@ def analyse_family(
     schema: dict[str, Any],
     target_flops: float,
 ) -> FamilyScaling:
-    best = best_per_rung(rows, family, plan.fidelity)
+    best = best_per_rung(rows, family)
     result = FamilyScaling(
         family=family,
         points=[

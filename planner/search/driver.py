@@ -40,7 +40,7 @@ from unimixer_plan.run.folder import KNOB_COLUMNS, RunFolder
 from unimixer_plan.search.pareto_asha import ParetoASHA
 from unimixer_plan.search_spaces import CostAwareSpace, FamilySpace, Limits
 from unimixer_plan.search_spaces.cost_aware import MIN_COST_LEVEL
-from unimixer_plan.training.trainer import evaluate
+from unimixer_plan.training.trainer import Checkpoint, evaluate
 
 OBJECTIVES = ["val_logloss", "flops"]
 
@@ -54,21 +54,43 @@ def baseline_logloss(labels: torch.Tensor) -> float:
 class PlanSearch(OptunaSearch):
     """OptunaSearch that tells Optuna what really happened to a trial.
 
-    ASHA-stopped -> PRUNED; failed -> FAIL; not trained because a measured budget
-    (latency) is broken -> COMPLETE with the base-rate logloss and a violated constraint,
-    so that constrained TPE learns to avoid that region.
+    Stopped by successive halving -> PRUNED; failed -> FAIL; not trained because a measured
+    budget (latency) is broken -> COMPLETE with the base-rate logloss and a violated
+    constraint, so that constrained TPE learns to avoid that region.
+
+    A proposal that resolves to an architecture this search already trained to completion
+    does not spend a trial: Optuna is told the known result and asked again (TPE repeats
+    itself in small discrete spaces, and the cost-aware width solve maps many proposals to
+    one architecture).
     """
 
-    def __init__(self, *args: Any, full_fidelity: int, latency_budget: float | None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, latency_budget: float | None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.full_fidelity = full_fidelity
         self.latency_budget = latency_budget
+        self.trained: dict[str, dict[str, Any]] = {}  # model config (JSON) -> its final result
+        self.duplicates = 0
+
+    def suggest(self, trial_id: str) -> dict | None:
+        for _ in range(MAX_DUPLICATE_DRAWS):
+            config = super().suggest(trial_id)
+            known = self.trained.get(_model_key(config)) if config else None
+            if known is None:
+                return config
+            ot_trial = self._ot_trials.pop(trial_id)
+            self._tell(ot_trial, known, error=False)
+            self.duplicates += 1
+        return config  # still a repeat: let it run; the trainable answers it from its cache
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
-        ot_trial = self._ot_trials[trial_id]
         result = result or {}
+        self._tell(self._ot_trials[trial_id], result, error)
+        if not error and result.get("status") == "ok" and result.get("model_key"):
+            self.trained[result["model_key"]] = result
+        self._completed_trials.add(trial_id)
+
+    def _tell(self, ot_trial: Any, result: dict[str, Any], error: bool) -> None:
         latency = result.get("latency_ms")
         if self.latency_budget is not None and latency is not None and math.isfinite(latency):
             ot_trial.set_constraint("latency", latency - self.latency_budget)
@@ -84,22 +106,30 @@ class PlanSearch(OptunaSearch):
                 self._ot_study.tell(ot_trial, state=TrialState.FAIL)
             elif status == "infeasible":
                 self._ot_study.tell(ot_trial, [result["val_logloss"], result["flops"]])
-            elif result.get("samples", 0) < self.full_fidelity:
+            elif status == "running":  # its last report was an epoch's: the scheduler stopped it
                 self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
             else:
                 self._ot_study.tell(ot_trial, [result[m] for m in OBJECTIVES])
         except (ValueError, RuntimeError) as err:  # a trial Optuna already finished (resume edge cases)
             logging.getLogger(__name__).debug("optuna tell failed: %s", err)
-        self._completed_trials.add(trial_id)
 
 
-def architecture_key(model: dict[str, Any], fidelity: int, seed: int) -> str:
-    text = json.dumps({"model": model, "fidelity": fidelity, "seed": seed}, sort_keys=True)
+MAX_DUPLICATE_DRAWS = 20
+
+
+def _model_key(config: dict[str, Any]) -> str | None:
+    model = config.get("model")
+    return hashlib.sha1(json.dumps(model, sort_keys=True).encode()).hexdigest()[:16] if model else None
+
+
+def architecture_key(model: dict[str, Any], fidelity: int, seed: int, train: dict[str, Any]) -> str:
+    text = json.dumps({"model": model, "fidelity": fidelity, "seed": seed, "train": train}, sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
 def run_trial(config: dict[str, Any], data: CTRData, plan: dict[str, Any]) -> None:
-    """The Tune trainable: one candidate, reported at ASHA milestones and at the end."""
+    """The Tune trainable: one candidate, reported after every epoch (status "running", for
+    the successive-halving scheduler) and once at the end (its final status)."""
     settings = PlanConfig.from_dict(plan)
     torch.set_num_threads(max(1, int(settings.cpus_per_trial)))
     device = "cuda" if settings.gpus_per_trial > 0 and torch.cuda.is_available() else "cpu"
@@ -107,7 +137,7 @@ def run_trial(config: dict[str, Any], data: CTRData, plan: dict[str, Any]) -> No
         tune.report(
             {
                 "status": "infeasible",
-                "samples": 0,
+                "epoch": 0,
                 "flops": float("nan"),
                 "params_dense": float("nan"),
                 "latency_ms": float("nan"),
@@ -120,7 +150,13 @@ def run_trial(config: dict[str, Any], data: CTRData, plan: dict[str, Any]) -> No
         return
     model = ModelConfig.from_dict(config["model"])
     cost = analytic_cost(model)
-    base = {"flops": cost.flops, "params_dense": cost.params_dense, "latency_ms": float("nan")}
+    base = {
+        "model_key": _model_key(config),
+        "flops": cost.flops,
+        "params_dense": cost.params_dense,
+        "latency_ms": float("nan"),
+        "distinct_samples": min(settings.fidelity, len(data.train)),
+    }
     budget = settings.budget
     if config["measure_latency"]:
         from unimixer_plan.mixers import build_model
@@ -132,7 +168,7 @@ def run_trial(config: dict[str, Any], data: CTRData, plan: dict[str, Any]) -> No
             {
                 **base,
                 "status": "infeasible",
-                "samples": 0,
+                "epoch": 0,
                 "val_logloss": baseline_logloss(data.val.labels),
                 "val_auc": float("nan"),
                 "wall_time_s": 0.0,
@@ -140,17 +176,19 @@ def run_trial(config: dict[str, Any], data: CTRData, plan: dict[str, Any]) -> No
             }
         )
         return
-    cache = Path(config["cache_dir"]) / f"{architecture_key(config['model'], settings.fidelity, settings.seed)}.json"
-    if cache.exists():  # the same architecture already trained in this run: reuse, do not retrain
-        tune.report({**base, **json.loads(cache.read_text())})
+    key = architecture_key(config["model"], settings.fidelity, settings.seed, plan["train"])
+    cache = Path(config["cache_dir"]) / f"{key}.json"
+    if cache.exists():  # the same architecture already trained to convergence in this run: reuse it
+        tune.report({**base, **json.loads(cache.read_text()), "cached": True})
         return
 
-    def report_checkpoint(checkpoint) -> None:
+    def report_epoch(checkpoint: Checkpoint) -> None:
         tune.report(
             {
                 **base,
                 "status": "running",
-                "samples": checkpoint.samples,
+                "epoch": checkpoint.epoch,
+                "samples_seen": checkpoint.samples_seen,
                 "val_logloss": checkpoint.val_logloss,
                 "val_auc": checkpoint.val_auc,
                 "wall_time_s": float("nan"),
@@ -164,13 +202,17 @@ def run_trial(config: dict[str, Any], data: CTRData, plan: dict[str, Any]) -> No
         settings.fidelity,
         seed=settings.seed,
         settings=settings.train,
-        checkpoints=settings.asha_milestones,
-        reporter=report_checkpoint,
+        reporter=report_epoch,
         device=device,
     )
     final = {
         "status": result.status,
-        "samples": result.samples,
+        "epoch": result.epochs,
+        "distinct_samples": result.distinct_samples,
+        "samples_seen": result.samples_seen,
+        "best_epoch": result.best_epoch,
+        "stop_reason": result.stop_reason,
+        "learning_rate": result.learning_rate,
         "val_logloss": result.val_logloss,
         "val_auc": result.val_auc,
         "wall_time_s": result.wall_time_s,
@@ -184,9 +226,8 @@ def run_trial(config: dict[str, Any], data: CTRData, plan: dict[str, Any]) -> No
 class TrialRecorder(tune.Callback):
     """Appends one trials.csv row as each trial ends (finished, stopped by ASHA, failed)."""
 
-    def __init__(self, folder: RunFolder, full_fidelity: int, on_row: Callable[[dict], None]) -> None:
+    def __init__(self, folder: RunFolder, on_row: Callable[[dict], None]) -> None:
         self.folder = folder
-        self.full_fidelity = full_fidelity
         self.on_row = on_row
         self.next_id = len(folder.load_trials())  # trial ids are unique across rungs and resumes
         self.recorded = 0
@@ -203,7 +244,7 @@ class TrialRecorder(tune.Callback):
         status = result.get("status", "failed")
         if errored:
             status = "failed"
-        elif status in ("running", "ok") and result.get("samples", 0) < self.full_fidelity:
+        elif status == "running":  # the last report was an epoch's: successive halving stopped it
             status = "stopped"
         row = {
             "trial_id": self.next_id,
@@ -211,14 +252,19 @@ class TrialRecorder(tune.Callback):
             "optuna_trial": trial.config.get("trial_number"),
             "family": model.get("family"),
             **{k: model.get(k) for k in KNOB_COLUMNS},
-            "fidelity": result.get("samples", 0),
+            "fidelity": result.get("distinct_samples"),
+            "samples_seen": result.get("samples_seen"),
+            "epochs": result.get("epoch"),
+            "best_epoch": result.get("best_epoch"),
             "status": status,
             "val_logloss": result.get("val_logloss") if status != "infeasible" else None,
             "val_auc": result.get("val_auc"),
             "flops": result.get("flops"),
             "params_dense": result.get("params_dense"),
             "latency_ms": result.get("latency_ms"),
+            "learning_rate": result.get("learning_rate"),
             "wall_time_s": result.get("wall_time_s"),
+            "stop_reason": result.get("stop_reason") or ("successive halving" if status == "stopped" else None),
             "error": result.get("error") or ("the trial raised an error (run with --verbose)" if errored else None),
         }
         self.folder.append_trial(row)
@@ -308,7 +354,7 @@ def run_search(
     """Search one rung inside an open ``ray_session``; returns how many trials it recorded
     (fewer than asked, without a time budget, means Ctrl-C stopped it)."""
     mark_interrupted_trials_failed(folder.optuna_url, rung.study_name)
-    schema = {**data.schema, "embed_dim": plan.embed_dim}
+    schema = data.schema
     limits = Limits(flops=rung.flops, params=plan.budget.params)
     searched = {f: spaces[f] for f in rung.families} if rung.families else spaces
     space = CostAwareSpace(searched, limits, rung.ceiling_flops, schema, min_cost_level=rung.min_cost_level)
@@ -320,10 +366,9 @@ def run_search(
         sampler=optuna.samplers.TPESampler(seed=plan.seed + 1000 * attempt + rung.index),
         storage=optuna.storages.RDBStorage(folder.optuna_url),
         study_name=rung.study_name,
-        full_fidelity=plan.fidelity,
         latency_budget=latency_budget,
     )
-    scheduler = ParetoASHA(time_attr="samples", objectives=("val_logloss", "flops"), milestones=plan.asha_milestones)
+    scheduler = ParetoASHA(time_attr="epoch", objectives=("val_logloss", "flops"), milestones=plan.halving_epochs)
     cpus = ray.cluster_resources().get("CPU", 1)
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, data=data, plan=plan.to_dict()),
@@ -334,7 +379,7 @@ def run_search(
         "rung": rung.index,
         "measure_latency": latency_budget is not None,
     }
-    recorder = TrialRecorder(folder, plan.fidelity, on_row)
+    recorder = TrialRecorder(folder, on_row)
     tuner = tune.Tuner(
         trainable,
         param_space=constants,

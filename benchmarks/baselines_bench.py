@@ -1,0 +1,89 @@
+"""Families at a few MFLOPs/sample against the lr and fm baselines, same trainer, same rows.
+
+On the shared real Criteo 10k sample (last 20 % validate) and on the synthetic default (the
+plan's default fidelity of distinct rows), every family listed trains with the default trainer
+for ``--seeds`` seeds; the table gives mean and spread (min..max) of validation AUC and logloss,
+and each family's mean gain over fm and lr.
+
+    .venv/bin/python benchmarks/baselines_bench.py [--seeds 3] [--families unimixer unimixing_lite] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+import torch
+from unimixer_plan.data import DataSpec, load_data
+from unimixer_plan.mixers import ModelConfig, analytic_cost, baseline_config
+from unimixer_plan.plan_config import FIDELITY_PRESETS
+from unimixer_plan.training.trainer import evaluate
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED_CRITEO = SHARED / "data" / "criteo" / "criteo_sampled_data_10k.csv"
+# About 2 MFLOPs/sample each: the example UniMixing-Lite and shapes of the same cost.
+SHAPES = {
+    "unimixing_lite": {"n_tokens": 16, "d_model": 64, "heads": 4, "rank": 16, "bases": 4, "depth": 2},
+    "unimixer": {"n_tokens": 16, "d_model": 64, "heads": 4, "depth": 2},
+    "rankmixer": {"n_tokens": 16, "d_model": 64, "heads": 16, "depth": 2},
+    "attention": {"n_tokens": 16, "d_model": 64, "heads": 4, "depth": 2},
+    "wukong": {"n_tokens": 16, "d_model": 64, "rank": 16, "depth": 2},
+}
+
+
+def configs(schema: dict, families: list[str]) -> dict[str, ModelConfig]:
+    out = {f: ModelConfig(family=f, ffn_ratio=2, embed_dim=16, **SHAPES[f], **schema) for f in families}
+    for name in ("fm", "lr"):
+        out[name] = baseline_config(name, schema["num_dense"], schema["cardinalities"], 16)
+    return out
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"mean": statistics.mean(values), "min": min(values), "max": max(values)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--families", nargs="+", default=["unimixing_lite", "unimixer"])
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    datasets = {"synthetic": load_data(DataSpec(), train_rows=FIDELITY_PRESETS["quick"])}
+    if SHARED_CRITEO.exists():
+        datasets["criteo-10k"] = load_data(DataSpec(path=str(SHARED_CRITEO)))
+    report = {}
+    for name, data in datasets.items():
+        rows = {}
+        for family, config in configs(dict(data.schema), args.families).items():
+            runs = [evaluate(config, data, len(data.train), seed=s) for s in range(args.seeds)]
+            rows[family] = {
+                "flops": analytic_cost(config).flops,
+                "auc": spread([r.val_auc for r in runs]),
+                "logloss": spread([r.val_logloss for r in runs]),
+                "epochs": [r.epochs for r in runs],
+            }
+        for row in rows.values():
+            row["auc_gain_over_fm"] = row["auc"]["mean"] - rows["fm"]["auc"]["mean"]
+            row["auc_gain_over_lr"] = row["auc"]["mean"] - rows["lr"]["auc"]["mean"]
+        report[name] = rows
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    for name, rows in report.items():
+        print(f"\n{name} ({args.seeds} seeds)\n")
+        print("| family | FLOPs/sample | val AUC mean (min..max) | val logloss mean (min..max) | vs fm | vs lr |")
+        print("| --- | ---: | --- | --- | ---: | ---: |")
+        for family, r in rows.items():
+            auc, ll = r["auc"], r["logloss"]
+            print(
+                f"| {family} | {r['flops']:,} | {auc['mean']:.4f} ({auc['min']:.4f}..{auc['max']:.4f}) | "
+                f"{ll['mean']:.4f} ({ll['min']:.4f}..{ll['max']:.4f}) | {r['auc_gain_over_fm']:+.4f} | "
+                f"{r['auc_gain_over_lr']:+.4f} |"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""The floor every family must clear: logistic regression and a factorization machine, trained
+by the same trainer on the same rows as the candidates (DESIGN.md section 5.5).
+
+On Criteo-like data a tuned LR is within a few AUC points of deep models, so a plan reports
+each family's gain over both, and says so when its choice does not beat FM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from unimixer_plan.data import CTRData
+from unimixer_plan.mixers import analytic_cost, baseline_config
+from unimixer_plan.training.trainer import TrainSettings, evaluate
+
+BASELINES = ("lr", "fm")
+BASELINE_EMBED_DIM = 16  # FM's factor size when the plan does not fix --embed-dim
+# A mixer this many times FM's FLOPs that does not beat FM is not worth its cost.
+FM_FLOPS_MULTIPLE = 100
+
+
+@dataclass(frozen=True)
+class BaselineResult:
+    family: str
+    status: str
+    val_logloss: float
+    val_auc: float
+    flops: int
+    params_dense: int
+    params_embedding: int
+    epochs: int
+    best_epoch: int
+    model: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def train_baselines(
+    data: CTRData, fidelity: int, seed: int, settings: TrainSettings, embed_dim: int | None = None
+) -> dict[str, BaselineResult]:
+    """Train lr and fm on the first ``fidelity`` training rows, as a candidate would be."""
+    results = {}
+    for family in BASELINES:
+        config = baseline_config(family, data.num_dense, data.cardinalities, embed_dim or BASELINE_EMBED_DIM)
+        result = evaluate(config, data, fidelity, seed=seed, settings=settings)
+        cost = analytic_cost(config)
+        results[family] = BaselineResult(
+            family=family,
+            status=result.status,
+            val_logloss=result.val_logloss,
+            val_auc=result.val_auc,
+            flops=cost.flops,
+            params_dense=cost.params_dense,
+            params_embedding=cost.params_embedding,
+            epochs=result.epochs,
+            best_epoch=result.best_epoch,
+            model=config.to_dict(),
+        )
+    return results
+
+
+def gains_over_baselines(val_logloss: float, val_auc: float | None, baselines: dict[str, Any]) -> dict[str, Any]:
+    """Logloss reduction (positive = better) and AUC gain over each baseline."""
+    out = {}
+    for family, base in baselines.items():
+        gain = {"logloss": base["val_logloss"] - val_logloss}
+        if val_auc is not None:
+            gain["auc"] = val_auc - base["val_auc"]
+        out[family] = gain
+    return out
+
+
+def fm_verdict(val_logloss: float, flops: float, baselines: dict[str, Any]) -> str | None:
+    """A warning when a model FM_FLOPS_MULTIPLE x FM's cost (or more) does not beat FM."""
+    fm = baselines.get("fm")
+    if fm is None or fm["status"] != "ok":
+        return None
+    if flops >= FM_FLOPS_MULTIPLE * max(fm["flops"], 1) and val_logloss >= fm["val_logloss"]:
+        return (
+            f"the chosen model costs {flops / max(fm['flops'], 1):,.0f}x FM's FLOPs and does not beat FM "
+            f"(val logloss {val_logloss:.4f} vs FM {fm['val_logloss']:.4f}) on this data"
+        )
+    return None

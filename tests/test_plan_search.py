@@ -1,0 +1,65 @@
+"""What the searcher tells Optuna, checked without Ray: duplicates, stops, failures."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from unimixer_plan.search.driver import MAX_DUPLICATE_DRAWS, PlanSearch, _model_key
+
+
+class OneArchitecture:
+    """A define-by-run space whose every proposal resolves to the same architecture."""
+
+    def __call__(self, trial):
+        trial.suggest_float("cost_level", 0.1, 1.0)
+        trial.set_constraint("flops", -1.0)
+        trial.set_constraint("params", -1.0)
+        return {"model": {"family": "rankmixer", "d_model": 8}, "feasible": True, "trial_number": trial.number}
+
+
+def _search() -> PlanSearch:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return PlanSearch(
+        space=OneArchitecture(),
+        metric=["val_logloss", "flops"],
+        mode=["min", "min"],
+        sampler=optuna.samplers.TPESampler(seed=0),
+        latency_budget=None,
+    )
+
+
+def _final(config: dict, logloss: float = 0.45, status: str = "ok") -> dict:
+    return {"status": status, "val_logloss": logloss, "flops": 1000.0, "model_key": _model_key(config)}
+
+
+def test_a_trained_architecture_is_told_from_memory_not_trained_again():
+    search = _search()
+    first = search.suggest("a")
+    search.on_trial_complete("a", _final(first))
+    again = search.suggest("b")  # every proposal is the known architecture: each is answered, then it gives up
+    assert again["model"] == first["model"]
+    assert search.duplicates == MAX_DUPLICATE_DRAWS
+    complete = search._ot_study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(complete) == 1 + MAX_DUPLICATE_DRAWS
+    assert all(t.values == [0.45, 1000.0] for t in complete)
+
+
+def test_only_a_finished_trial_counts_as_trained():
+    search = _search()
+    first = search.suggest("a")
+    search.on_trial_complete("a", _final(first, status="running"))  # stopped by successive halving
+    search.suggest("b")
+    assert search.duplicates == 0
+    assert [t.state for t in search._ot_study.trials[:1]] == [TrialState.PRUNED]
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "state"),
+    [("running", False, TrialState.PRUNED), ("failed", False, TrialState.FAIL), ("ok", True, TrialState.FAIL)],
+)
+def test_stopped_and_failed_trials_never_reach_optuna_as_complete(status, error, state):
+    search = _search()
+    config = search.suggest("a")
+    search.on_trial_complete("a", _final(config, status=status), error=error)
+    assert search._ot_study.trials[0].state == state
