@@ -27,7 +27,7 @@ GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 SIZES = {
     "small": {"n_tokens": 8, "d_model": 32, "heads": 2, "rank": 8, "bases": 2, "depth": 1, "embed_dim": 8},
     "medium": {"n_tokens": 16, "d_model": 64, "heads": 4, "rank": 16, "bases": 4, "depth": 2, "embed_dim": 16},
-    "large": {"n_tokens": 16, "d_model": 256, "heads": 4, "rank": 32, "bases": 4, "depth": 4, "embed_dim": 16},
+    "large": {"n_tokens": 16, "d_model": 192, "heads": 4, "rank": 32, "bases": 4, "depth": 3, "embed_dim": 16},
 }
 
 

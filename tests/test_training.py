@@ -5,11 +5,12 @@ import itertools
 import pytest
 import torch
 from unimixer_plan.data import DataSpec, load_data
-from unimixer_plan.mixers import ConfigError, ModelConfig, build_model
+from unimixer_plan.mixers import ConfigError, ModelConfig, analytic_cost, build_model
+from unimixer_plan.plan_config import FIDELITY_PRESETS
 from unimixer_plan.training.metrics import logloss, roc_auc
 from unimixer_plan.training.trainer import TrainSettings, evaluate
 
-from tests.conftest import SHARED_CRITEO, small_config
+from tests.conftest import small_config
 
 
 @pytest.fixture(scope="module")
@@ -131,33 +132,19 @@ def test_learning_rate_warms_up_then_decays(synthetic, monkeypatch):
 
 
 @pytest.mark.slow
-def test_larger_model_reaches_lower_logloss_on_synthetic_data(synthetic):
-    common = {"embed_dim": 8, **synthetic.schema}
-    tiny = ModelConfig(
-        family="unimixing_lite",
-        n_tokens=2,
-        d_model=4,
-        heads=1,
-        rank=1,
-        bases=1,
-        depth=1,
-        ffn_ratio=1,
-        **{**common, "embed_dim": 4},
-    )
-    larger = ModelConfig(family="unimixing_lite", n_tokens=8, d_model=32, heads=2, rank=8, bases=2, depth=2, **common)
-    small_result = evaluate(tiny, synthetic, fidelity=60_000)
-    large_result = evaluate(larger, synthetic, fidelity=60_000)
+def test_a_larger_proxy_beats_a_smaller_one_at_the_default_fidelity():
+    # The ladder's premise: trained to convergence on the same distinct rows, capacity shows.
+    # The smallest and largest proxy sizes of the default 2e9 plan's ladder (about 3e4 and 2e6
+    # FLOPs/sample), on the default synthetic data and fidelity.
+    fidelity = FIDELITY_PRESETS["quick"]
+    data = load_data(DataSpec(), train_rows=fidelity)
+    common = {"family": "unimixing_lite", "ffn_ratio": 2, **data.schema}
+    small = ModelConfig(n_tokens=4, d_model=16, heads=2, rank=4, bases=2, depth=1, embed_dim=8, **common)
+    large = ModelConfig(n_tokens=16, d_model=64, heads=4, rank=16, bases=4, depth=2, embed_dim=16, **common)
+    assert analytic_cost(large).flops > 50 * analytic_cost(small).flops
+    small_result = evaluate(small, data, fidelity)
+    large_result = evaluate(large, data, fidelity)
     assert small_result.ok and large_result.ok
-    assert large_result.val_logloss < small_result.val_logloss - 0.01
-    assert large_result.val_logloss > synthetic.noise_floor_logloss  # nothing beats the planted model
-
-
-@pytest.mark.skipif(not SHARED_CRITEO.is_dir(), reason="real Criteo samples not found at ../shared/data/criteo")
-def test_unimixing_lite_on_real_criteo_reaches_auc_072():
-    data = load_data(DataSpec(path=str(SHARED_CRITEO / "criteo_sampled_data_10k.csv"), val_fraction=0.2, min_count=10))
-    config = ModelConfig(
-        family="unimixing_lite", n_tokens=8, d_model=32, heads=2, rank=8, bases=2, depth=2, embed_dim=8, **data.schema
-    )
-    result = evaluate(config, data, fidelity=3 * len(data.train), settings=TrainSettings(batch_size=256))
-    assert result.ok
-    assert result.val_auc >= 0.72, result
+    # seed-to-seed spread of either is about 0.001 (benchmarks/baselines_bench.py)
+    assert large_result.val_logloss < small_result.val_logloss - 0.003
+    assert large_result.val_logloss > data.noise_floor_logloss  # nothing beats the planted model

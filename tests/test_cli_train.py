@@ -1,0 +1,43 @@
+"""`unimixer-plan train` with its defaults, on real Criteo rows, against the lr baseline."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from unimixer_plan.data import DataSpec, load_data
+from unimixer_plan.mixers import baseline_config, save_config
+
+from tests.conftest import SHARED_CRITEO
+
+ROOT = Path(__file__).resolve().parents[1]
+EXE = str(Path(sys.executable).with_name("unimixer-plan"))
+CRITEO_10K = SHARED_CRITEO / "criteo_sampled_data_10k.csv"
+
+
+def _train(config: Path, *extra: str) -> dict:
+    done = subprocess.run(
+        [EXE, "train", str(config), "--data", str(CRITEO_10K), "--json", *extra],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CRITEO_10K.exists(), reason="real Criteo samples not found at ../shared/data/criteo")
+def test_the_example_model_with_cli_defaults_beats_logistic_regression(tmp_path):
+    data = load_data(DataSpec(path=str(CRITEO_10K)))
+    lr_config = save_config(baseline_config("lr", data.num_dense, data.cardinalities, 16), tmp_path / "lr.yaml")
+    model = _train(ROOT / "examples" / "unimixing_lite.yaml")
+    lr = _train(lr_config)
+    assert model["status"] == lr["status"] == "ok"
+    assert model["distinct_samples"] == lr["distinct_samples"] == len(data.train)
+    assert 1 <= model["best_epoch"] <= model["epochs"]
+    assert model["val_logloss"] < lr["val_logloss"]
+    assert model["val_auc"] > lr["val_auc"]
