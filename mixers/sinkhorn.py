@@ -111,6 +111,7 @@ class _SymmetricSinkhorn(torch.autograd.Function):
         f, _ = symmetric_potentials(wide, tol, max_iters)
         p = (wide + f.unsqueeze(-1) + f.unsqueeze(-2)).exp()
         ctx.save_for_backward(p)
+        ctx.input_dtype = logits.dtype
         return p.to(torch.promote_types(logits.dtype, torch.float32))
 
     @staticmethod
@@ -124,15 +125,16 @@ class _SymmetricSinkhorn(torch.autograd.Function):
         system = p + (1.0 + 1e-12) * torch.eye(p.shape[-1], dtype=p.dtype, device=p.device)
         b = torch.linalg.solve(system, a.unsqueeze(-1))  # (m, n, 1)
         full = weighted - b * p
-        return (0.5 * (full + full.transpose(-1, -2))).to(grad.dtype), None, None
+        return (0.5 * (full + full.transpose(-1, -2))).to(ctx.input_dtype), None, None
 
 
 def sinkhorn(logits: torch.Tensor, tol: float = SINKHORN_TOL, max_iters: int = SINKHORN_MAX_ITERS) -> torch.Tensor:
     """Symmetric Sinkhorn-Knopp: symmetric (..., n, n) logits -> (..., n, n) doubly stochastic.
 
     Returns the unique symmetric scaling exp(L_ij + f_i + f_j) whose rows and columns sum
-    to 1 within ``tol`` (Newton steps on f, at most ``max_iters``), float32 for float32 or
-    half input. Differentiable (implicit gradient). Raises ValueError for asymmetric
+    to 1 within ``tol`` (at most ``max_iters`` iterations, see :func:`symmetric_potentials`),
+    float32 for float32 or half input, float64 for float64. Differentiable (implicit
+    gradient, computed in float64). Raises ValueError for asymmetric
     logits, since the symmetric scaling is only doubly stochastic for symmetric input.
     """
     if logits.shape[-1] != logits.shape[-2]:
