@@ -14,7 +14,7 @@ import random
 import time
 
 import torch
-from unimixer_plan.mixers import ModelConfig, analytic_cost, build_model, capped_criteo_cardinalities, list_mixers
+from unimixer_plan.mixers import ModelConfig, analytic_cost, build_model, capped_criteo_cardinalities, list_searchable
 from unimixer_plan.profiling import example_inputs, measure_flops
 
 MATCHED_FLOPS = 1e7
@@ -56,7 +56,7 @@ def matched_config(family: str) -> ModelConfig:
 
 def bench_cost(n_configs: int) -> list[dict]:
     rows = []
-    for family in list_mixers():
+    for family in list_searchable():  # the baselines have no T/D/depth shape to sweep
         rng = random.Random(family)
         configs = [random_config(family, rng) for _ in range(n_configs)]
         start = time.perf_counter()
@@ -82,7 +82,7 @@ def bench_cost(n_configs: int) -> list[dict]:
 def bench_training(batch_size: int = 1024, steps: int = 10) -> list[dict]:
     torch.set_num_threads(max(torch.get_num_threads(), 1))
     rows = []
-    for family in list_mixers():
+    for family in list_searchable():  # the baselines have no T/D/depth shape to sweep
         config = matched_config(family)
         model = build_model(config)
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from unimixer_plan.mixers.config import ModelConfig
 from unimixer_plan.mixers.layers import PerTokenSwiGLU, RMSNorm
-from unimixer_plan.mixers.registry import BlockCost, MixerFamily, register, require_divides
+from unimixer_plan.mixers.registry import STACK_DEFAULTS, STACK_KNOBS, BlockCost, MixerFamily, register, require_divides
 
 
 class SelfAttention(nn.Module):
@@ -65,7 +65,8 @@ register(
     MixerFamily(
         name="attention",
         summary="Multi-head self-attention over tokens with per-token SwiGLU (reference)",
-        knobs=frozenset({"heads"}),
+        knobs=STACK_KNOBS | {"heads"},
+        knob_defaults=STACK_DEFAULTS,
         stacking="post_norm",
         build_block=AttentionBlock,
         block_cost=_cost,

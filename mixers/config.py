@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 from unimixer_plan.mixers.errors import ConfigError
+from unimixer_plan.mixers.sinkhorn import SINKHORN_MAX_ITERS, SINKHORN_TOL
 
 # The Criteo Kaggle schema: 13 integer fields and the raw cardinalities of C1..C26
 # (full data, no frequency threshold; see shared/data/README.md).
@@ -51,6 +52,15 @@ CRITEO_CARDINALITIES: tuple[int, ...] = (
 )
 
 
+# Architecture knobs; which of them a family uses is declared by the family (registry).
+KNOBS = ("n_tokens", "d_model", "depth", "ffn_ratio", "heads", "rank", "bases")
+LEGACY_FIELDS = frozenset({"sinkhorn_iters"})
+
+
+def _is_positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 def capped_criteo_cardinalities(cap: int) -> tuple[int, ...]:
     """Criteo's cardinalities with each table capped at ``cap`` rows (hashing beyond)."""
     if cap < 1:
@@ -60,46 +70,59 @@ def capped_criteo_cardinalities(cap: int) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """One UniMixer-family ranking model.
+    """One ranking model: a UniMixer-family mixer or a baseline (``lr``, ``fm``).
 
     Knobs: ``n_tokens`` T, ``d_model`` D, ``heads`` H, ``rank`` r, ``bases`` b,
     ``depth`` M (number of blocks) and ``ffn_ratio`` k (per-token FFN hidden = k*D).
-    A knob a family does not use must stay ``None``, so that one architecture has
-    exactly one config. Input schema: ``num_dense`` dense fields, one embedding table
-    per categorical field with ``cardinalities[i]`` rows, all of width ``embed_dim``.
+    Which knobs a family uses is the family's declaration (``MixerFamily.knobs``): a
+    used knob is required unless the family has a default for it (every mixer family:
+    ``ffn_ratio`` = 2, filled in here so that leaving it out and writing 2 give equal
+    configs), and a knob the family does not use must stay ``None``, so that one
+    architecture has exactly one config. The baselines use none of them. Input schema:
+    ``num_dense`` dense fields, one embedding table per categorical field with
+    ``cardinalities[i]`` rows, all of width ``embed_dim``.
+
+    Numerics of the Sinkhorn-constrained families (ignored by the others):
+    ``sinkhorn_tol`` (rows and columns within this of 1), ``sinkhorn_max_iters`` (cap on
+    Newton steps), and the temperature schedule ``tau_start`` -> ``tau_end``.
     """
 
     family: str
-    n_tokens: int
-    d_model: int
-    depth: int
-    ffn_ratio: int = 2
+    n_tokens: int | None = None
+    d_model: int | None = None
+    depth: int | None = None
+    ffn_ratio: int | None = None
     heads: int | None = None
     rank: int | None = None
     bases: int | None = None
     num_dense: int = CRITEO_NUM_DENSE
     cardinalities: tuple[int, ...] = field(default_factory=lambda: capped_criteo_cardinalities(10_000))
     embed_dim: int = 16
-    sinkhorn_iters: int = 20
+    sinkhorn_tol: float = SINKHORN_TOL
+    sinkhorn_max_iters: int = SINKHORN_MAX_ITERS
     tau_start: float = 1.0
     tau_end: float = 0.05
 
     def __post_init__(self) -> None:
         # YAML/JSON give lists; the frozen config must stay hashable.
         object.__setattr__(self, "cardinalities", tuple(self.cardinalities))
-        self._check_shared_rules()
         from unimixer_plan.mixers.registry import get_family  # late: registry imports the families
 
-        get_family(self.family).validate(self)
+        family = get_family(self.family)
+        for knob, default in family.knob_defaults.items():
+            if getattr(self, knob) is None:
+                object.__setattr__(self, knob, default)
+        self._check_shared_rules()
+        family.validate(self)
 
     def _check_shared_rules(self) -> None:
-        for name in ("n_tokens", "d_model", "depth", "ffn_ratio", "embed_dim", "sinkhorn_iters"):
+        for name in ("embed_dim", "sinkhorn_max_iters"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not _is_positive_int(value):
                 raise ConfigError(name, value, "must be an integer >= 1")
-        for name in ("heads", "rank", "bases"):
+        for name in KNOBS:
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            if value is not None and not _is_positive_int(value):
                 raise ConfigError(name, value, "must be an integer >= 1 (or unset)")
         if not isinstance(self.num_dense, int) or self.num_dense < 0:
             raise ConfigError("num_dense", self.num_dense, "must be an integer >= 0")
@@ -107,7 +130,7 @@ class ModelConfig:
             raise ConfigError("cardinalities", list(self.cardinalities), "every table needs >= 1 row")
         if self.num_dense + len(self.cardinalities) == 0:
             raise ConfigError("num_dense", self.num_dense, "the schema has no field at all")
-        for name in ("tau_start", "tau_end"):
+        for name in ("tau_start", "tau_end", "sinkhorn_tol"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ConfigError(name, value, "must be a finite number > 0")
@@ -145,13 +168,15 @@ class ModelConfig:
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         if not isinstance(data, dict):
             raise ConfigError("config", type(data).__name__, "must be a mapping of field names to values")
+        # Configs written before Sinkhorn ran to a tolerance carry a fixed iteration count; it
+        # sized nothing (same parameters and FLOPs), so such a file still rebuilds its model.
+        data = {k: v for k, v in data.items() if k not in LEGACY_FIELDS}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(unknown[0], data[unknown[0]], f"unknown field; allowed: {', '.join(sorted(known))}")
-        missing = [n for n in ("family", "n_tokens", "d_model", "depth") if n not in data]
-        if missing:
-            raise ConfigError(missing[0], None, "is required")
+        if "family" not in data:
+            raise ConfigError("family", None, "is required")
         return cls(**data)
 
 

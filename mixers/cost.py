@@ -35,6 +35,14 @@ class AnalyticCost:
 
 def analytic_cost(config: ModelConfig) -> AnalyticCost:
     family = get_family(config.family)
+    if family.model_cost is not None:  # whole-model family (baselines)
+        whole = family.model_cost(config)
+        return AnalyticCost(
+            flops=2 * whole.macs,
+            step_flops=2 * whole.step_macs,
+            params_dense=whole.params_dense,
+            params_embedding=whole.params_embedding,
+        )
     block = family.block_cost(config)
     t, d, e = config.n_tokens, config.d_model, config.embed_dim
     stack_macs, stack_params = stack_cost(family.stacking, t, d, config.depth)

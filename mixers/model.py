@@ -1,4 +1,20 @@
-"""The ranking model: tokenizer -> stacked family blocks -> mean-pool -> linear CTR head."""
+"""The model interface every family shares, and the ranking model of the block families.
+
+``build_model(config)`` returns a :class:`CTRModel`, whatever the family:
+
+- ``model(dense: float[batch, num_dense], sparse: long[batch, C]) -> logits[batch]``;
+- ``embedding_tables()``: every embedding table, each an ``nn.Embedding`` (a trainer may
+  set ``table.sparse = True`` for sparse gradients); ``embedding_parameters()`` their
+  weights, ``dense_parameters()`` everything else;
+- ``embedding_penalty(sparse) -> scalar``: mean over the batch of the sum of squares of
+  every embedding row the sample looks up (all tables); a trainer multiplies it by its
+  L2 coefficient. It looks rows up through the tables' modules, so it follows
+  ``table.sparse`` too;
+- ``set_temperature(tau)`` and ``uses_temperature`` (Sinkhorn-constrained mixing only).
+
+:class:`RankingModel` is the block families' model: tokenizer -> stacked family blocks ->
+mean-pool -> linear CTR head.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +27,34 @@ from unimixer_plan.mixers.stacking import PostNormStack, SiameseStack
 from unimixer_plan.mixers.tokenizer import FeatureTokenizer
 
 
-class RankingModel(nn.Module):
+class CTRModel(nn.Module):
+    """Base of every model ``build_model`` returns; subclasses set ``config`` and implement
+    ``forward`` and ``embedding_penalty`` (see the module docstring for the contract)."""
+
+    config: ModelConfig
+
+    def embedding_tables(self) -> list[nn.Embedding]:
+        return [m for m in self.modules() if isinstance(m, nn.Embedding)]
+
+    def embedding_parameters(self) -> list[nn.Parameter]:
+        return [table.weight for table in self.embedding_tables()]
+
+    def dense_parameters(self) -> list[nn.Parameter]:
+        embedding = {id(p) for p in self.embedding_parameters()}
+        return [p for p in self.parameters() if id(p) not in embedding]
+
+    def set_temperature(self, tau: float) -> None:
+        """Set the Sinkhorn temperature of every mixing layer (no-op for other families)."""
+        for module in self.modules():
+            if isinstance(module, SinkhornMixing):
+                module.set_temperature(tau)
+
+    @property
+    def uses_temperature(self) -> bool:
+        return any(isinstance(m, SinkhornMixing) for m in self.modules())
+
+
+class RankingModel(CTRModel):
     """model(dense: float[batch, num_dense], sparse: long[batch, C]) -> logits[batch]."""
 
     def __init__(self, config: ModelConfig) -> None:
@@ -27,31 +70,13 @@ class RankingModel(nn.Module):
         tokens = self.stack(self.tokenizer(dense, sparse))  # (T, batch, D)
         return self.head(tokens.mean(dim=0)).squeeze(-1)
 
-    def set_temperature(self, tau: float) -> None:
-        """Set the Sinkhorn temperature of every mixing layer (no-op for other families)."""
-        for module in self.modules():
-            if isinstance(module, SinkhornMixing):
-                module.set_temperature(tau)
-
-    @property
-    def uses_temperature(self) -> bool:
-        return any(isinstance(m, SinkhornMixing) for m in self.modules())
-
     def embedding_penalty(self, sparse: torch.Tensor) -> torch.Tensor:
-        """Mean over the batch of the squared norm of the rows looked up: (batch, C) -> scalar."""
-        if not self.tokenizer.offsets.numel():
-            return torch.zeros(())
-        rows = self.tokenizer.embedding(sparse + self.tokenizer.offsets)
-        return rows.pow(2).sum() / sparse.shape[0]
-
-    def embedding_parameters(self) -> list[nn.Parameter]:
-        return [self.tokenizer.embedding.weight]
-
-    def dense_parameters(self) -> list[nn.Parameter]:
-        embedding = {id(p) for p in self.embedding_parameters()}
-        return [p for p in self.parameters() if id(p) not in embedding]
+        return self.tokenizer.embedding_penalty(sparse).mean()
 
 
-def build_model(config: ModelConfig) -> RankingModel:
+def build_model(config: ModelConfig) -> CTRModel:
     """Build the architecture ``config`` describes (weights freshly initialised)."""
+    family = get_family(config.family)
+    if family.build_model is not None:
+        return family.build_model(config)
     return RankingModel(config)

@@ -12,7 +12,7 @@ from torch import nn
 from unimixer_plan.mixers.config import ModelConfig
 from unimixer_plan.mixers.errors import ConfigError
 from unimixer_plan.mixers.layers import PerTokenGELUFFN
-from unimixer_plan.mixers.registry import BlockCost, MixerFamily, register, require_divides
+from unimixer_plan.mixers.registry import STACK_DEFAULTS, STACK_KNOBS, BlockCost, MixerFamily, register, require_divides
 from unimixer_plan.mixers.unimixing import token_mix
 
 
@@ -48,7 +48,8 @@ register(
     MixerFamily(
         name="rankmixer",
         summary="RankMixer: parameter-free TokenMixer regrouping and per-token GELU FFN",
-        knobs=frozenset({"heads"}),
+        knobs=STACK_KNOBS | {"heads"},
+        knob_defaults=STACK_DEFAULTS,
         stacking="post_norm",
         build_block=RankMixerBlock,
         block_cost=_cost,

@@ -7,6 +7,28 @@ from torch import nn
 from unimixer_plan.mixers.config import ModelConfig
 from unimixer_plan.mixers.layers import PerTokenLinear
 
+# Initial std of embedding rows: small, so that early logits stay near 0 whatever the field count.
+EMBEDDING_INIT_STD = 0.05
+
+
+def field_offsets(cardinalities: tuple[int, ...]) -> torch.Tensor:
+    """(C,) long: the first row of each categorical field in one concatenated table."""
+    return torch.tensor([0, *cardinalities[:-1]], dtype=torch.long).cumsum(0)[: len(cardinalities)]
+
+
+def concatenated_table(cardinalities: tuple[int, ...], width: int) -> nn.Embedding:
+    """One nn.Embedding holding every field's rows (at least one row, so a schema without
+    categorical fields still builds; nothing looks that row up)."""
+    return nn.Embedding(max(sum(cardinalities), 1), width)
+
+
+def squared_rows(table: nn.Embedding, ids: torch.Tensor) -> torch.Tensor:
+    """ids (batch, C) -> (batch,): sum of squares of the C rows each sample looks up.
+
+    Looks up through the module, so a table switched to ``sparse=True`` gets sparse gradients.
+    """
+    return table(ids).pow(2).sum(dim=(1, 2))
+
 
 class FeatureTokenizer(nn.Module):
     """dense (batch, num_dense) float, sparse (batch, C) long in [0, card_i) -> (T, batch, D).
@@ -24,11 +46,10 @@ class FeatureTokenizer(nn.Module):
         self.n_tokens = config.n_tokens
         self.chunk_width = config.chunk_width
         self.pad = config.n_tokens * config.chunk_width - config.num_fields * e
-        self.embedding = nn.Embedding(max(sum(config.cardinalities), 1), e)
-        nn.init.normal_(self.embedding.weight, std=0.05)
-        offsets = torch.tensor([0, *config.cardinalities[:-1]], dtype=torch.long).cumsum(0)
-        self.register_buffer("offsets", offsets[: len(config.cardinalities)], persistent=False)
-        self.dense_weight = nn.Parameter(torch.randn(config.num_dense, e) * 0.05)
+        self.embedding = concatenated_table(config.cardinalities, e)
+        nn.init.normal_(self.embedding.weight, std=EMBEDDING_INIT_STD)
+        self.register_buffer("offsets", field_offsets(config.cardinalities), persistent=False)
+        self.dense_weight = nn.Parameter(torch.randn(config.num_dense, e) * EMBEDDING_INIT_STD)
         self.dense_bias = nn.Parameter(torch.zeros(config.num_dense, e))
         self.project = PerTokenLinear(config.n_tokens, config.chunk_width, config.d_model)
 
@@ -42,3 +63,7 @@ class FeatureTokenizer(nn.Module):
             flat = nn.functional.pad(flat, (0, self.pad))
         chunks = flat.view(batch, self.n_tokens, self.chunk_width).transpose(0, 1)
         return self.project(chunks)
+
+    def embedding_penalty(self, sparse: torch.Tensor) -> torch.Tensor:
+        """sparse (batch, C) -> (batch,): sum of squares of the embedding rows each sample uses."""
+        return squared_rows(self.embedding, sparse + self.offsets)

@@ -11,7 +11,7 @@ from torch import nn
 from unimixer_plan.mixers.config import ModelConfig
 from unimixer_plan.mixers.errors import ConfigError
 from unimixer_plan.mixers.layers import PerTokenSwiGLU, RMSNorm
-from unimixer_plan.mixers.registry import BlockCost, MixerFamily, register, require_divides
+from unimixer_plan.mixers.registry import STACK_DEFAULTS, STACK_KNOBS, BlockCost, MixerFamily, register, require_divides
 from unimixer_plan.mixers.unimixing import UniMixing, UniMixingLite
 
 
@@ -66,10 +66,11 @@ register(
     MixerFamily(
         name="unimixer",
         summary="UniMixing: per-block Sinkhorn local matrices and a dense Sinkhorn global matrix",
-        knobs=frozenset({"heads"}),
+        knobs=STACK_KNOBS | {"heads"},
+        knob_defaults=STACK_DEFAULTS,
         stacking="siamese",
         build_block=lambda c: UniMixerBlock(
-            c, UniMixing(c.n_tokens, c.d_model, c.heads, c.tau_start, c.sinkhorn_iters)
+            c, UniMixing(c.n_tokens, c.d_model, c.heads, c.tau_start, c.sinkhorn_tol, c.sinkhorn_max_iters)
         ),
         block_cost=_unimixer_cost,
         rules=require_divides,
@@ -80,10 +81,14 @@ register(
     MixerFamily(
         name="unimixing_lite",
         summary="UniMixing-Lite: shared local bases and a rank-r global matrix before Sinkhorn",
-        knobs=frozenset({"heads", "rank", "bases"}),
+        knobs=STACK_KNOBS | {"heads", "rank", "bases"},
+        knob_defaults=STACK_DEFAULTS,
         stacking="siamese",
         build_block=lambda c: UniMixerBlock(
-            c, UniMixingLite(c.n_tokens, c.d_model, c.heads, c.rank, c.bases, c.tau_start, c.sinkhorn_iters)
+            c,
+            UniMixingLite(
+                c.n_tokens, c.d_model, c.heads, c.rank, c.bases, c.tau_start, c.sinkhorn_tol, c.sinkhorn_max_iters
+            ),
         ),
         block_cost=_lite_cost,
         rules=_lite_rules,

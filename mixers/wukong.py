@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from unimixer_plan.mixers.config import ModelConfig
 from unimixer_plan.mixers.errors import ConfigError
-from unimixer_plan.mixers.registry import BlockCost, MixerFamily, register
+from unimixer_plan.mixers.registry import STACK_DEFAULTS, STACK_KNOBS, BlockCost, MixerFamily, register
 
 
 def _token_split(n_tokens: int) -> tuple[int, int]:
@@ -62,7 +62,8 @@ register(
     MixerFamily(
         name="wukong",
         summary="Wukong: FM interaction block X(X^T Y) + MLP beside a linear compression block",
-        knobs=frozenset({"rank"}),
+        knobs=STACK_KNOBS | {"rank"},
+        knob_defaults=STACK_DEFAULTS,
         stacking="post_norm",
         build_block=WukongBlock,
         block_cost=_cost,

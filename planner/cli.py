@@ -17,6 +17,7 @@ import typer
 from unimixer_plan.data import DataSpec, load_data
 from unimixer_plan.formatting import format_count, format_flops
 from unimixer_plan.mixers import PlanError, get_family, list_mixers, load_config
+from unimixer_plan.mixers.config import KNOBS
 from unimixer_plan.progress import progress_bar
 from unimixer_plan.training.trainer import TrainSettings
 
@@ -403,8 +404,12 @@ def report(
 
 @app.command()
 def families() -> None:
-    """List the registered model families."""
+    """List the registered model families (baselines are trained as the floor, not searched)."""
+    rows = []
     for name in list_mixers():
         family = get_family(name)
-        knobs = ", ".join(sorted(family.knobs)) or "-"
-        typer.echo(f"{name:<16} knobs: {knobs:<20} {family.summary}")
+        knobs = ", ".join(k for k in KNOBS if k in family.knobs) or "-"
+        rows.append((name, "baseline" if family.baseline else "searched", knobs, family.summary))
+    width = max(len(knobs) for _, _, knobs, _ in rows)
+    for name, kind, knobs, summary in rows:
+        typer.echo(f"{name:<16} {kind:<9} knobs: {knobs:<{width}}  {summary}")

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from unimixer_plan.data import DataSpec
-from unimixer_plan.mixers import PlanError, list_mixers
+from unimixer_plan.mixers import PlanError, list_mixers, list_searchable
 from unimixer_plan.training.trainer import TrainSettings
 
 # Distinct training samples per candidate (each trains to early stopping on them).
@@ -95,9 +95,10 @@ class PlanConfig:
     verbose: bool = False
 
     def __post_init__(self) -> None:
-        unknown = [f for f in self.families if f not in list_mixers()]
+        unknown = [f for f in self.families if f not in list_searchable()]
         if unknown:
-            raise PlanError(f"--families {unknown[0]!r}: unknown; allowed: {', '.join(list_mixers())}")
+            kind = "a baseline, not searched" if unknown[0] in list_mixers() else "unknown"
+            raise PlanError(f"--families {unknown[0]!r}: {kind}; allowed: {', '.join(list_searchable())}")
         if self.trials < 1:
             raise PlanError(f"--trials {self.trials}: must be >= 1")
         if self.cpus_per_trial <= 0:

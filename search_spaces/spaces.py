@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from unimixer_plan.mixers import PlanError, get_family, list_mixers
+from unimixer_plan.mixers import PlanError, get_family, list_mixers, list_searchable
 
 DEFAULT_SPACE_FILE = "default.yaml"  # package data of unimixer_plan.search_spaces
 SAMPLED_KNOBS = ("n_tokens", "heads", "rank", "bases", "depth", "ffn_ratio", "embed_dim")
@@ -56,8 +56,9 @@ def parse_spaces(data: Any, source: str) -> dict[str, FamilySpace]:
         raise PlanError(f"{source}: a search space file maps family names to their knobs")
     spaces = {}
     for family, knobs in data.items():
-        if family not in list_mixers():
-            raise PlanError(f"{source}: family {family!r} is unknown; registered: {', '.join(list_mixers())}")
+        if family not in list_searchable():
+            kind = "a baseline, not searched" if family in list_mixers() else "unknown"
+            raise PlanError(f"{source}: family {family!r} is {kind}; searchable: {', '.join(list_searchable())}")
         if not isinstance(knobs, dict):
             raise PlanError(f"{source}: {family} must map knobs to domains")
         allowed = {"n_tokens", "depth", "ffn_ratio", "d_model", "embed_dim"} | set(get_family(family).knobs)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from unimixer_plan.mixers import ConfigError, ModelConfig
+from unimixer_plan.mixers import ConfigError, ModelConfig, get_family
 
 SHARED_CRITEO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "criteo"
 
@@ -18,16 +18,26 @@ FAMILY_EXAMPLES: dict[str, dict] = {
     "unimixing_lite": {"n_tokens": 4, "d_model": 8, "heads": 2, "rank": 3, "bases": 2},
     "attention": {"n_tokens": 4, "d_model": 8, "heads": 2},
     "wukong": {"n_tokens": 5, "d_model": 8, "rank": 3},
+    "lr": {"embed_dim": 1},  # one scalar weight per id
+    "fm": {},
 }
 
 
 def small_config(family: str, **overrides) -> ModelConfig:
-    fields = {"family": family, "depth": 2, "ffn_ratio": 2, **SMALL_SCHEMA, **FAMILY_EXAMPLES[family], **overrides}
+    stack = {"depth": 2, "ffn_ratio": 2} if "depth" in get_family(family).knobs else {}
+    fields = {"family": family, **stack, **SMALL_SCHEMA, **FAMILY_EXAMPLES[family], **overrides}
     return ModelConfig(**fields)
 
 
 def random_config(family: str, rng: random.Random) -> ModelConfig:
     """A random valid config of ``family`` (retries until the family's rules accept it)."""
+    if get_family(family).baseline:
+        return ModelConfig(
+            family=family,
+            num_dense=rng.randint(0, 4),
+            cardinalities=tuple(rng.randint(1, 20) for _ in range(rng.randint(1, 5))),
+            embed_dim=1 if family == "lr" else rng.randint(1, 6),
+        )
     while True:
         t = rng.randint(2, 8)
         d = rng.choice([4, 6, 8, 12, 16])

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from unimixer_plan.mixers import (
@@ -16,6 +17,8 @@ from unimixer_plan.mixers import (
 )
 
 from tests.conftest import small_config
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 @pytest.mark.parametrize("family", list_mixers())
@@ -56,6 +59,10 @@ def test_config_file_rebuilds_the_same_architecture_in_a_fresh_process(tmp_path,
         ("attention", {"d_model": 0}, "d_model"),
         ("unimixer", {"tau_end": 2.0}, "tau_end"),
         ("unimixer", {"cardinalities": (3, 0)}, "cardinalities"),
+        ("unimixer", {"n_tokens": None}, "n_tokens"),  # required by the mixers
+        ("fm", {"n_tokens": 4}, "n_tokens"),  # not used by the baselines
+        ("lr", {"embed_dim": 8}, "embed_dim"),  # width-1 tables
+        ("fm", {"embed_dim": 0}, "embed_dim"),
     ],
 )
 def test_invalid_configs_name_the_field(family, overrides, field):
@@ -66,10 +73,43 @@ def test_invalid_configs_name_the_field(family, overrides, field):
 
 
 def test_unknown_family_and_unknown_field():
-    with pytest.raises(ConfigError, match="unknown; registered: attention, rankmixer"):
+    with pytest.raises(ConfigError, match="unknown; registered: attention, fm, lr, rankmixer"):
         ModelConfig(family="mlp", n_tokens=2, d_model=2, depth=1)
     with pytest.raises(ConfigError, match=r"^colour='red': unknown field"):
         ModelConfig.from_dict({"family": "unimixer", "colour": "red"})
+
+
+def test_required_knobs_are_declared_per_family():
+    with pytest.raises(ConfigError, match=r"^n_tokens=None: is required by family unimixer$"):
+        ModelConfig.from_dict({"family": "unimixer", "d_model": 8, "depth": 1, "heads": 2})
+    with pytest.raises(ConfigError, match=r"^family=None: is required$"):
+        ModelConfig.from_dict({"n_tokens": 4})
+    # ffn_ratio defaults to 2 for the mixers, so leaving it out and writing 2 is one config
+    implicit = ModelConfig(family="unimixer", n_tokens=4, d_model=8, depth=1, heads=2)
+    assert implicit == implicit.replace(ffn_ratio=2) and implicit.ffn_ratio == 2
+    # the baselines use no knob at all, ffn_ratio included
+    assert ModelConfig(family="fm").ffn_ratio is None
+    with pytest.raises(ConfigError, match=r"^ffn_ratio=2: is not used by family fm"):
+        ModelConfig(family="fm", ffn_ratio=2)
+
+
+def test_shipped_example_and_legacy_configs_still_load(tmp_path):
+    example = load_config(EXAMPLES / "unimixing_lite.yaml")
+    assert (example.family, example.n_tokens, example.ffn_ratio, example.bases) == ("unimixing_lite", 16, 2, 4)
+    # configs written before Sinkhorn ran to a tolerance carry sinkhorn_iters: still loadable
+    legacy = small_config("unimixer").to_dict() | {"sinkhorn_iters": 20}
+    legacy.pop("sinkhorn_tol")
+    legacy.pop("sinkhorn_max_iters")
+    assert ModelConfig.from_dict(legacy) == small_config("unimixer")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("sinkhorn_tol", 0.0), ("sinkhorn_tol", float("nan")), ("sinkhorn_max_iters", 0)]
+)
+def test_sinkhorn_settings_are_checked(field, value):
+    with pytest.raises(ConfigError) as info:
+        small_config("unimixer", **{field: value})
+    assert info.value.field == field
 
 
 def test_load_config_reports_missing_and_malformed_files(tmp_path):

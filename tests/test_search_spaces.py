@@ -4,18 +4,29 @@ import random
 
 import optuna
 import pytest
-from unimixer_plan.mixers import ModelConfig, PlanError, analytic_cost, capped_criteo_cardinalities, list_mixers
+from unimixer_plan.mixers import (
+    ModelConfig,
+    PlanError,
+    analytic_cost,
+    capped_criteo_cardinalities,
+    list_searchable,
+)
 from unimixer_plan.search_spaces import CostAwareSpace, Limits, load_spaces, parse_spaces, smallest_config, solve_width
 from unimixer_plan.search_spaces.cost_aware import family_knobs, width_multiple
 
 SCHEMA = {"num_dense": 13, "cardinalities": capped_criteo_cardinalities(1000), "embed_dim": 16}
 
 
-def test_default_space_covers_every_family():
-    assert sorted(load_spaces()) == list_mixers()
+def test_default_space_covers_every_searchable_family():
+    assert sorted(load_spaces()) == list_searchable()
 
 
-@pytest.mark.parametrize("family", list_mixers())
+def test_a_space_naming_a_baseline_is_refused():
+    with pytest.raises(PlanError, match="family 'lr' is a baseline, not searched; searchable: attention"):
+        parse_spaces({"lr": {"n_tokens": [4]}}, "space.yaml")
+
+
+@pytest.mark.parametrize("family", list_searchable())
 def test_solved_width_is_the_widest_that_fits(family):
     space = load_spaces()[family]
     rng = random.Random(family)
