@@ -49,11 +49,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--families", nargs="+", default=["unimixing_lite", "unimixer"])
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    datasets = {"synthetic": load_data(DataSpec(), train_rows=FIDELITY_PRESETS["quick"])}
+    torch.set_num_threads(args.threads)
+    datasets = {}
     if SHARED_CRITEO.exists():
         datasets["criteo-10k"] = load_data(DataSpec(path=str(SHARED_CRITEO)))
+    datasets["synthetic"] = load_data(DataSpec(), train_rows=FIDELITY_PRESETS["quick"])
     report = {}
     for name, data in datasets.items():
         rows = {}

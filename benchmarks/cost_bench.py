@@ -18,7 +18,7 @@ from unimixer_plan.mixers import ModelConfig, analytic_cost, build_model, capped
 from unimixer_plan.profiling import example_inputs, measure_flops
 
 MATCHED_FLOPS = 1e7
-SCHEMA = {"num_dense": 13, "cardinalities": capped_criteo_cardinalities(1000), "embed_dim": 16}
+SCHEMA = {"num_dense": 13, "cardinalities": capped_criteo_cardinalities(1000)}
 
 
 def random_config(family: str, rng: random.Random) -> ModelConfig:

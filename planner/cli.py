@@ -252,8 +252,10 @@ def print_summary(summary: dict[str, Any]) -> None:
         )
     for name, base in summary.get("baselines", {}).items():
         gain = chosen.get("gain_over_baselines", {}).get(name, {})
+        logloss_gain = gain.get("logloss", 0.0)
         typer.echo(
-            f"  vs {name:<15}: val logloss {base['val_logloss']:.4f} (chosen {gain.get('logloss', 0.0):+.4f} better)"
+            f"  vs {name + ' baseline':<17}: val logloss {base['val_logloss']:.4f} "
+            f"(chosen {abs(logloss_gain):.4f} {'lower' if logloss_gain > 0 else 'higher'})"
             + (f", AUC {base['val_auc']:.4f} (chosen {gain['auc']:+.4f})" if "auc" in gain else "")
         )
     for warning in summary.get("warnings", []):

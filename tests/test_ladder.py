@@ -15,7 +15,7 @@ from unimixer_plan.scaling.ladder import FILL_LOW, fill_budget, ladder_budgets, 
 from unimixer_plan.search_spaces import IntRange, Limits, load_spaces
 
 EXE = str(Path(sys.executable).with_name("unimixer-plan"))
-SCHEMA = {"num_dense": 13, "cardinalities": capped_criteo_cardinalities(10_000), "embed_dim": 16}
+SCHEMA = {"num_dense": 13, "cardinalities": capped_criteo_cardinalities(10_000)}
 
 
 # Small ladders: proxies capped at 1.5e6 FLOPs and 2,000 samples, so each trains in about a second.

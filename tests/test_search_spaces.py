@@ -14,7 +14,7 @@ from unimixer_plan.mixers import (
 from unimixer_plan.search_spaces import CostAwareSpace, Limits, load_spaces, parse_spaces, smallest_config, solve_width
 from unimixer_plan.search_spaces.cost_aware import family_knobs, width_multiple
 
-SCHEMA = {"num_dense": 13, "cardinalities": capped_criteo_cardinalities(1000), "embed_dim": 16}
+SCHEMA = {"num_dense": 13, "cardinalities": capped_criteo_cardinalities(1000)}
 
 
 def test_default_space_covers_every_searchable_family():
