@@ -1,6 +1,6 @@
 """The ``unimixer-plan`` command line.
 
-Library code raises :class:`unimixer_plan.mixers.PlanError`; this module is the only place that turns
+Library code raises :class:`unimixer_plan.errors.PlanError`; this module is the only place that turns
 it into one line on stderr and exit code 2.
 """
 
@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from unimixer_plan.data import DataSpec, load_data
+from unimixer_plan.errors import PlanError
 from unimixer_plan.formatting import format_count, format_flops
-from unimixer_plan.mixers import PlanError, get_family, list_mixers, load_config
+from unimixer_plan.mixers import get_family, list_mixers, load_config
 from unimixer_plan.progress import progress_bar
 
 if TYPE_CHECKING:
