@@ -19,10 +19,11 @@ from typing import Any
 
 import torch
 from unimixer_plan.data import load_data
-from unimixer_plan.mixers import ModelConfig, PlanError, analytic_cost, build_model, save_config
-from unimixer_plan.plan import export_metadata, row_config
+from unimixer_plan.errors import PlanError
+from unimixer_plan.mixers import ModelConfig, analytic_cost, build_model, save_config
 from unimixer_plan.profiling import example_inputs
 from unimixer_plan.run.folder import RunFolder
+from unimixer_plan.run.records import export_metadata, row_config
 
 FORMATS = ("yaml", "json", "torchscript", "onnx")
 
