@@ -25,7 +25,7 @@ from unimixer_plan import plan as plan_module
 from unimixer_plan.cli import app
 from unimixer_plan.data import DataSpec
 from unimixer_plan.errors import PlanError
-from unimixer_plan.mixers import load_config
+from unimixer_plan.mixers import analytic_cost, load_config
 from unimixer_plan.plan import run_plan
 from unimixer_plan.plan_config import Budget, PlanConfig
 from unimixer_plan.run.folder import RunFolder
@@ -61,9 +61,9 @@ def direct_plan(tmp_path: Path, trials: int, **budget) -> PlanConfig:
     )
 
 
-def ladder_plan(tmp_path: Path, trials: int = 16, **extra) -> PlanConfig:
+def ladder_plan(tmp_path: Path, trials: int = 16, budget: Budget | None = None, **extra) -> PlanConfig:
     return PlanConfig(
-        budget=Budget(flops=2.4e7, batch_size=8),
+        budget=budget or Budget(flops=2.4e7, batch_size=8),
         data=SMALL_DATA,
         families=("unimixing_lite", "wukong"),
         trials=trials,
@@ -143,7 +143,8 @@ def test_direct_plan_ties_on_logloss_go_to_the_cheaper_model(tmp_path, no_report
     assert outcome.summary["chosen"]["trial_id"] == 1
 
 
-def test_params_and_latency_budgets_bind_the_choice(tmp_path, no_report_no_certify):
+def test_a_latency_budget_binds_the_choice(tmp_path, monkeypatch, no_report_no_certify):
+    monkeypatch.setattr(plan_module, "measure_latency_ms", modelled_latency_ms)  # the reachability check
     # Trial 0 is the best logloss but over the latency budget; trial 1 is within every budget.
     script = [
         Scripted("wukong", WUKONG, 0.9, 0.40, latency_ms=3.0),
@@ -310,3 +311,23 @@ def test_cli_unreachable_ray_address_exits_2_in_seconds_with_one_line(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"Error: --ray-address {address}: "), result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def modelled_latency_ms(model, batch_size, device, min_run_time=0.2, warmup=3) -> float:
+    """A stand-in for the latency benchmark: 1 ms per 2e8 FLOPs of the batch (a fixed machine)."""
+    return analytic_cost(model.config).flops * batch_size / 2e8
+
+
+def test_a_latency_budget_shrinks_the_scaled_up_config_until_it_holds(tmp_path, monkeypatch, no_report_no_certify):
+    monkeypatch.setattr("unimixer_plan.scaling.ladder.measure_latency_ms", modelled_latency_ms)
+    monkeypatch.setattr(plan_module, "measure_latency_ms", modelled_latency_ms)
+    plan = ladder_plan(tmp_path, budget=Budget(flops=2.4e7, latency_ms=0.5, batch_size=8))
+    outcome = run_plan(plan, search=ScriptedSearch(ladder_script).runner)
+    scaling = json.loads((Path(plan.out) / "scaling.json").read_text())
+    for family in scaling["families"].values():
+        # 2.4e7 FLOPs at batch 8 would take 0.96 ms: the target shrinks to within 0.5 ms
+        assert family["target_latency_ms"] <= 0.5
+        assert family["target_flops"] == pytest.approx(family["target_latency_ms"] * 2e8 / 8)
+        assert family["target_flops"] < FILL_LOW * 2.4e7
+    chosen = outcome.summary["chosen"]
+    assert chosen["flops_fvcore"] == scaling["families"][chosen["model"]["family"]]["target_flops"]
