@@ -282,7 +282,7 @@ def test_ray_address_is_checked_before_anything_runs(tmp_path):
         with pytest.raises(PlanError, match="expected HOST:PORT"):
             ray_address_endpoint(bad)
     assert ray_address_endpoint("auto") is None
-    assert ray_address_endpoint("ray://10.0.0.1:10001") == ("10.0.0.1", 10001)
+    assert ray_address_endpoint("ray://127.0.0.1:10001") == ("127.0.0.1", 10001)
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()

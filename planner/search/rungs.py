@@ -83,9 +83,13 @@ def check_ray_address(address: str | None, timeout_s: float = RAY_CONNECT_TIMEOU
     try:
         with socket.create_connection(endpoint, timeout=timeout_s):
             pass
+    except TimeoutError:
+        reason = f"no answer within {timeout_s:g} s"
     except OSError as err:
-        reason = "no answer" if isinstance(err, TimeoutError) else (err.strerror or type(err).__name__)
-        raise PlanError(
-            f"--ray-address {address}: no Ray head reachable there ({reason} within {timeout_s:g} s); "
-            "start one with `ray start --head` or omit --ray-address for a local Ray"
-        ) from None
+        reason = (err.strerror or type(err).__name__).lower()
+    else:
+        return
+    raise PlanError(
+        f"--ray-address {address}: no Ray head reachable there ({reason}); "
+        "start one with `ray start --head` or omit --ray-address for a local Ray"
+    )
