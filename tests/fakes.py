@@ -33,6 +33,7 @@ class Scripted:
     status: str = "ok"
     fidelity_share: float = 1.0  # 1/3 with status "stopped": stopped at the second ASHA milestone
     latency_ms: float = math.nan
+    within_params: bool = True  # False: the width ignores a params budget (a row the choice must refuse)
 
 
 @dataclass
@@ -64,7 +65,9 @@ class ScriptedSearch:
             budgets = Limits(flops=rung.flops, params=plan.budget.params)
             # as the cost-aware space does: shrink a shape that cannot fit the rung at any width
             knobs = repair(space, family_knobs(space, step.knobs), budgets, schema)
-            limits = Limits(flops=step.level * rung.ceiling_flops, params=plan.budget.params)
+            limits = Limits(
+                flops=step.level * rung.ceiling_flops, params=plan.budget.params if step.within_params else None
+            )
             config = solve_width(space, knobs, limits, schema) or narrowest_config(space, knobs, schema)
             assert config is not None, (rung, step)
             cost = analytic_cost(config)

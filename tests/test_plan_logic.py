@@ -15,10 +15,12 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from fakes import Scripted, ScriptedSearch, cached_data, fast_certify
 from typer.testing import CliRunner
 from unimixer_plan import plan as plan_module
@@ -296,6 +298,18 @@ def test_ray_address_is_checked_before_anything_runs(tmp_path):
     assert search.rungs_run == [] and not (tmp_path / "run").exists()  # nothing loaded or written
 
 
+def test_cli_unreachable_ray_address_exits_2_with_one_line_in_process(tmp_path):
+    address = f"127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(app, ["--flops", "2e6", "--ray-address", address, "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"Error: --ray-address {address}: no Ray head reachable there (connection refused); "
+        "start one with `ray start --head` or omit --ray-address for a local Ray"
+    ]
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
 def test_cli_unreachable_ray_address_exits_2_in_seconds_with_one_line(tmp_path):
     address = f"127.0.0.1:{free_port()}"
     start = time.monotonic()
@@ -321,7 +335,7 @@ def modelled_latency_ms(model, batch_size, device, min_run_time=0.2, warmup=3) -
 def test_a_latency_budget_shrinks_the_scaled_up_config_until_it_holds(tmp_path, monkeypatch, no_report_no_certify):
     monkeypatch.setattr("unimixer_plan.scaling.ladder.measure_latency_ms", modelled_latency_ms)
     monkeypatch.setattr(plan_module, "measure_latency_ms", modelled_latency_ms)
-    plan = ladder_plan(tmp_path, budget=Budget(flops=2.4e7, latency_ms=0.5, batch_size=8))
+    plan = ladder_plan(tmp_path, budget=Budget(flops=2.4e7, params=1e9, latency_ms=0.5, batch_size=8))
     outcome = run_plan(plan, search=ScriptedSearch(ladder_script).runner)
     scaling = json.loads((Path(plan.out) / "scaling.json").read_text())
     for family in scaling["families"].values():
@@ -331,3 +345,116 @@ def test_a_latency_budget_shrinks_the_scaled_up_config_until_it_holds(tmp_path, 
         assert family["target_flops"] < FILL_LOW * 2.4e7
     chosen = outcome.summary["chosen"]
     assert chosen["flops_fvcore"] == scaling["families"][chosen["model"]["family"]]["target_flops"]
+    assert chosen["margins"] == pytest.approx(
+        {"flops": 1 - chosen["flops_fvcore"] / 2.4e7, "params": 1 - chosen["params_dense"] / 1e9, "latency_ms": 0.0}
+    )  # fast_certify's latency is 0.5 ms, the budget's own value
+
+
+def test_only_ok_rows_at_full_fidelity_within_every_budget_can_be_chosen(tmp_path, monkeypatch, no_report_no_certify):
+    monkeypatch.setattr(plan_module, "measure_latency_ms", modelled_latency_ms)
+    script = [
+        Scripted("wukong", WUKONG, 0.3, 0.40, status="ok", fidelity_share=0.5, latency_ms=1.0),  # partial
+        Scripted("wukong", WUKONG, 0.3, 0.41, status="failed", latency_ms=1.0),  # failed at the end
+        Scripted("wukong", WUKONG, 0.9, 0.42, latency_ms=1.0, within_params=False),  # over the params budget
+        Scripted("wukong", WUKONG, 0.2, 0.45, latency_ms=1.0),
+        Scripted("wukong", WUKONG, 0.1, 0.50, latency_ms=1.0),
+    ]
+    plan = direct_plan(tmp_path, trials=len(script), params=20_000, latency_ms=2.0)
+    outcome = run_plan(plan, search=ScriptedSearch(lambda r, k: script[k]).runner)
+    rows = RunFolder(Path(plan.out)).load_trials()
+    assert rows[2]["params_dense"] > 20_000 >= rows[3]["params_dense"], "the script must straddle the budget"
+    chosen = outcome.summary["chosen"]
+    assert chosen["trial_id"] == 3
+    assert set(chosen) == {
+        "trial_id", "model", "predicted", "val_logloss", "val_auc", "fidelity", "flops_fvcore", "flops_analytic",
+        "step_flops", "params_dense", "params_embedding", "latency_ms", "batch_size", "device",
+        "train_flops_per_batch", "margins",
+    }  # fmt: skip
+    assert chosen["predicted"] is False and chosen["val_auc"] == 0.7
+    assert chosen["margins"] == pytest.approx(
+        {"flops": 1 - chosen["flops_fvcore"] / 3e5, "params": 1 - chosen["params_dense"] / 20_000, "latency_ms": 0.75}
+    )
+    assert outcome.folder == RunFolder(Path(plan.out)) and outcome.trials == rows
+    saved = yaml.safe_load((Path(plan.out) / "chosen.yaml").read_text())
+    assert saved["metrics"]["measured"]["val_logloss"] == 0.45 and saved["budget"]["params"] == 20_000
+
+
+def test_plan_rungs_direct_and_ladder():
+    from unimixer_plan.plan import DIRECT_SEARCH_MAX_FLOPS, plan_rungs
+    from unimixer_plan.scaling.ladder import LADDER_MIN_COST_LEVEL
+    from unimixer_plan.search.rungs import Rung
+    from unimixer_plan.search_spaces import load_spaces, smallest_config
+
+    spaces = {f: s for f, s in load_spaces().items() if f in ("unimixing_lite", "wukong")}
+    schema = {**cached_data(SMALL_DATA, 1000).schema, "embed_dim": 16}
+
+    def config(budget: Budget, trials: int = 24, top: float = 1.5e6) -> PlanConfig:
+        return PlanConfig(budget=budget, data=SMALL_DATA, trials=trials, fidelity=1000, proxy_max_flops=top)
+
+    assert plan_rungs(config(Budget(flops=1.5e6)), spaces, schema) == [Rung(0, 1.5e6, 1.5e6, "plan", 24, False)]
+    with_latency = config(Budget(flops=1e6, latency_ms=3.0), trials=5)
+    assert plan_rungs(with_latency, spaces, schema) == [Rung(0, 1e6, 1e6, "plan", 5, True)]
+    params_only = plan_rungs(config(Budget(params=1e5)), spaces, schema)
+    assert params_only == [Rung(0, None, 1.5e6, "plan", 24, False)]
+    wide = plan_rungs(config(Budget(params=1e5), top=1e12), spaces, schema)
+    assert wide == [Rung(0, None, DIRECT_SEARCH_MAX_FLOPS, "plan", 24, False)]
+    ladder = plan_rungs(config(Budget(flops=2.4e7), trials=25), spaces, schema)
+    budgets = [2.4e7 / 4**k for k in (5, 4, 3, 2)]
+    assert ladder == [
+        Rung(k + 1, b, b, f"rung-{k + 1}-{family}", 3, False, (family,), LADDER_MIN_COST_LEVEL)
+        for k, b in enumerate(budgets)
+        for family in ("unimixing_lite", "wukong")
+    ]  # 25 trials // (4 rungs x 2 families) = 3 per study
+    bottom = 2 * analytic_cost(smallest_config(spaces, schema)).flops  # the ladder's lowest rung
+    assert len(plan_rungs(config(Budget(flops=66 * bottom), top=16.5 * bottom), spaces, schema)) == 3 * 2
+    with pytest.raises(PlanError, match=r"^--flops .*: the proxy ladder .* room for 2 rung\(s\), 3 are needed"):
+        plan_rungs(config(Budget(flops=17.6 * bottom), top=4.4 * bottom), spaces, schema)
+
+
+def test_ladder_run_folder_records(tmp_path, no_report_no_certify):
+    plan = ladder_plan(tmp_path)
+    outcome = run_plan(plan, search=ScriptedSearch(ladder_script).runner)
+    out = Path(plan.out)
+    text = (out / "scaling.json").read_text()
+    scaling = json.loads(text)
+    assert text == json.dumps(scaling, indent=2) + "\n"  # readable: one key per line
+    budgets = [2.4e7 / 4**k for k in (5, 4, 3, 2)]
+    assert scaling["rungs"] == [{"rung": k + 1, "flops_budget": pytest.approx(b)} for k, b in enumerate(budgets)]
+    assert scaling["target"] == plan.to_dict()["budget"]
+    assert scaling["model"] == "L(C) = floor + scale * exp(-alpha * (ln C - log_c_reference)); C = FLOPs/sample"
+    assert scaling["choice_rule"] == "lowest upper bound of the 90% interval of predicted logloss at the target"
+    summary = outcome.summary
+    assert outcome.folder == RunFolder(out) and len(outcome.trials) == 16
+    assert summary["rungs"] == scaling["rungs"]
+    with (out / "pareto.csv").open() as handle:
+        pareto = list(csv.DictReader(handle))
+    proxies = [r for r in pareto if r["scale"] == "proxy"]
+    assert summary["pareto_size"] == len(proxies) > 0 and all(r["predicted"] == "" for r in proxies)
+    lite = scaling["families"]["unimixing_lite"]
+    [target] = [r for r in pareto if r["scale"] == "target"]
+    assert target["status"] == "ok" and int(target["flops"]) == lite["target_flops"]
+    assert int(target["params_dense"]) == lite["target_params"] and target["latency_ms"] == ""
+    chosen = summary["chosen"]
+    assert set(chosen) == {
+        "trial_id", "model", "predicted", "val_logloss", "val_logloss_interval", "val_auc", "fidelity", "held_out",
+        "fit", "proxy_points", "flops_fvcore", "flops_analytic", "step_flops", "params_dense", "params_embedding",
+        "latency_ms", "batch_size", "device", "train_flops_per_batch", "margins",
+    }  # fmt: skip
+    assert chosen["trial_id"] is None and chosen["val_auc"] is None and chosen["fidelity"] == plan.fidelity
+    assert chosen["fit"] == lite["fit"] and chosen["proxy_points"] == lite["points"]
+    assert chosen["held_out"] == lite["held_out"] == summary["held_out"]["unimixing_lite"]
+    assert chosen["margins"] == pytest.approx({"flops": 1 - chosen["flops_fvcore"] / 2.4e7})
+    saved = yaml.safe_load((out / "chosen.yaml").read_text())
+    assert saved["metrics"]["predicted"]["val_logloss"] == chosen["val_logloss"]
+    assert saved["metrics"]["predicted"]["val_logloss_interval_90"] == chosen["val_logloss_interval"]
+
+
+def test_a_ladder_without_full_fidelity_trials_chooses_nothing(tmp_path, no_report_no_certify):
+    def stopped(rung, k):
+        return replace(ladder_script(rung, k), status="stopped", fidelity_share=1 / 3)
+
+    outcome = run_plan(ladder_plan(tmp_path), search=ScriptedSearch(stopped).runner)
+    scaling = json.loads((Path(outcome.summary["run_dir"]) / "scaling.json").read_text())
+    assert outcome.summary["chosen"] is None and scaling["chosen_family"] is None
+    assert all(f["fit"] is None and "no fit" in f["note"] for f in scaling["families"].values())
+    assert not (Path(outcome.summary["run_dir"]) / "chosen.yaml").exists()

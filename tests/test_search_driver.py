@@ -116,3 +116,33 @@ def test_the_scheduler_stops_dominated_trials_at_a_rung_and_keeps_the_front():
     assert got == [go, go, go, stop, go, go, go]
     assert scheduler.stopped == 1
     assert "1 stopped" in scheduler.debug_string()
+
+
+def test_results_without_samples_or_flops_never_reach_the_front():
+    search = make_search()
+    assert told(search, {"status": "running", "val_logloss": 0.3, "flops": 1e5}).state == TrialState.PRUNED
+    assert told(search, {"status": "infeasible", "samples": 0}).state == TrialState.FAIL
+    one = PlanSearch(
+        space=space, metric=OBJECTIVES, mode=["min", "min"], full_fidelity=1, latency_budget=None
+    )  # the smallest fidelity: a result with no sample count is still below it
+    assert told(one, {"status": "ok", "val_logloss": 0.3, "flops": 1e5}).state == TrialState.PRUNED
+
+
+def test_a_trial_optuna_already_finished_is_logged_not_raised(caplog):
+    search = make_search()
+    search.suggest("a")
+    search._ot_study.tell(search._ot_trials["a"], state=TrialState.FAIL)  # e.g. marked failed on resume
+    with caplog.at_level("DEBUG", logger="unimixer_plan.search.driver"):
+        search.on_trial_complete("a", result(FULL))
+    [record] = [r for r in caplog.records if r.name == "unimixer_plan.search.driver"]
+    assert record.getMessage().startswith("optuna tell failed: ") and len(record.getMessage()) > 20
+    assert search._ot_study.trials[0].state == TrialState.FAIL
+
+
+def test_the_scheduler_counts_every_stop_and_passes_eta_on():
+    scheduler = ParetoASHA(time_attr="samples", objectives=("val_logloss", "flops"), milestones=(10,), eta=2)
+    assert scheduler.rungs.eta == 2 and scheduler.rungs.milestones == (10,)
+    at = [("a", 0.1, 1.0), ("b", 0.5, 5.0), ("c", 0.6, 6.0)]
+    got = decisions(scheduler, [(t, {"samples": 10, "val_logloss": v, "flops": f}) for t, v, f in at])
+    assert got == [TrialScheduler.CONTINUE, TrialScheduler.STOP, TrialScheduler.STOP]
+    assert scheduler.stopped == 2

@@ -70,12 +70,12 @@ class PlanSearch(OptunaSearch):
         ot_trial = self._ot_trials[trial_id]
         result = result or {}
         latency = result.get("latency_ms")
-        if self.latency_budget is not None and latency is not None and math.isfinite(latency):
-            ot_trial.set_constraint("latency", latency - self.latency_budget)
-        else:
-            ot_trial.set_constraint("latency", -1.0)
         status = result.get("status")
         try:
+            if self.latency_budget is not None and latency is not None and math.isfinite(latency):
+                ot_trial.set_constraint("latency", latency - self.latency_budget)
+            else:
+                ot_trial.set_constraint("latency", -1.0)
             if (
                 error
                 or status in (None, "failed")
