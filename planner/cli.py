@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from unimixer_plan.data import DataSpec, load_data
 from unimixer_plan.errors import PlanError
 from unimixer_plan.formatting import format_count, format_flops
-from unimixer_plan.mixers import get_family, list_mixers, load_config
 from unimixer_plan.progress import progress_bar
+from unimixer_plan.search.ray_address import check_ray_address
 
+# torch, the data layer and the model zoo load inside the commands that need them, so that bad
+# input (a wrong --ray-address above all) is answered in a second, not after seconds of imports.
 if TYPE_CHECKING:
+    from unimixer_plan.data import DataSpec
     from unimixer_plan.plan import PlanOutcome
     from unimixer_plan.plan_config import PlanConfig
 
@@ -70,6 +72,8 @@ def data_spec(
     hash_buckets: int | None = None,
     max_rows: int | None = None,
 ) -> DataSpec:
+    from unimixer_plan.data import DataSpec
+
     return DataSpec(
         dataset=dataset,
         path=str(data) if data else None,
@@ -133,6 +137,8 @@ def plan(
     if ctx.invoked_subcommand is not None:
         return
     with user_errors():
+        if resume is None:
+            check_ray_address(ray_address)  # before any heavy import; a resumed plan's is checked by run_plan
         from unimixer_plan.plan import default_run_dir
         from unimixer_plan.plan_config import Budget, PlanConfig, parse_fidelity
         from unimixer_plan.run.folder import RunFolder
@@ -265,6 +271,7 @@ def profile(
 ) -> None:
     """Count FLOPs (fvcore), parameters and optionally latency of one model config."""
     with user_errors():
+        from unimixer_plan.mixers import load_config
         from unimixer_plan.profiling import profile as run_profile  # heavy imports only when needed
 
         model_config = load_config(config)
@@ -307,6 +314,8 @@ def train(
 ) -> None:
     """Train one model config and print validation AUC and logloss (the reference trainer)."""
     with user_errors():
+        from unimixer_plan.data import load_data
+        from unimixer_plan.mixers import load_config
         from unimixer_plan.training.trainer import TrainSettings, evaluate
 
         model_config = load_config(config)
@@ -377,6 +386,8 @@ def report(
 @app.command()
 def families() -> None:
     """List the registered model families."""
+    from unimixer_plan.mixers import get_family, list_mixers
+
     for name in list_mixers():
         family = get_family(name)
         knobs = ", ".join(sorted(family.knobs)) or "-"

@@ -8,13 +8,12 @@ resume, interruption, Pareto set, choice, scale-up) runs in milliseconds without
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from unimixer_plan.errors import PlanError
+from unimixer_plan.search.ray_address import check_ray_address, ray_address_endpoint
 from unimixer_plan.search_spaces.cost_aware import MIN_COST_LEVEL
 
 if TYPE_CHECKING:
@@ -22,10 +21,6 @@ if TYPE_CHECKING:
     from unimixer_plan.plan_config import PlanConfig
     from unimixer_plan.run.folder import RunFolder
     from unimixer_plan.search_spaces import FamilySpace
-
-# Connecting to a Ray head that is not there makes ray.init print connection warnings and retry
-# for minutes; a TCP connect answers at once (refused) or within this many seconds (unroutable).
-RAY_CONNECT_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -64,32 +59,4 @@ class SearchRunner:
     run_rung: SearchRung
 
 
-def ray_address_endpoint(address: str) -> tuple[str, int] | None:
-    """Host and port to probe for ``--ray-address`` (None for ``auto``, which Ray resolves itself)."""
-    if address == "auto":
-        return None
-    bare = address.removeprefix("ray://")
-    host, sep, port = bare.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise PlanError(f"--ray-address {address}: expected HOST:PORT (the head's GCS port, e.g. 127.0.0.1:6379)")
-    return host.strip("[]"), int(port)
-
-
-def check_ray_address(address: str | None, timeout_s: float = RAY_CONNECT_TIMEOUT_S) -> None:
-    """Raise PlanError unless something accepts a TCP connection at ``--ray-address``."""
-    endpoint = None if address is None else ray_address_endpoint(address)
-    if endpoint is None:
-        return
-    try:
-        with socket.create_connection(endpoint, timeout=timeout_s):
-            pass
-    except TimeoutError:
-        reason = f"no answer within {timeout_s:g} s"
-    except OSError as err:
-        reason = (err.strerror or type(err).__name__).lower()
-    else:
-        return
-    raise PlanError(
-        f"--ray-address {address}: no Ray head reachable there ({reason}); "
-        "start one with `ray start --head` or omit --ray-address for a local Ray"
-    )
+__all__ = ["Rung", "SearchRung", "SearchRunner", "check_ray_address", "ray_address_endpoint"]
