@@ -9,19 +9,14 @@
 
 from __future__ import annotations
 
+from unimixer_plan.criteo import CRITEO_CARDINALITIES, CRITEO_NUM_DENSE, capped_criteo_cardinalities
+from unimixer_plan.errors import ConfigError, PlanError
+
 # Importing the family modules registers them.
 from unimixer_plan.mixers import attention, baselines, rankmixer, unimixer, wukong  # noqa: F401
 from unimixer_plan.mixers.baselines import baseline_config
-from unimixer_plan.mixers.config import (
-    CRITEO_CARDINALITIES,
-    CRITEO_NUM_DENSE,
-    ModelConfig,
-    capped_criteo_cardinalities,
-    load_config,
-    save_config,
-)
+from unimixer_plan.mixers.config import ModelConfig, load_config, save_config
 from unimixer_plan.mixers.cost import AnalyticCost, analytic_cost
-from unimixer_plan.mixers.errors import ConfigError, PlanError
 from unimixer_plan.mixers.model import CTRModel, RankingModel, build_model
 from unimixer_plan.mixers.registry import MixerFamily, get_family, list_mixers, list_searchable, register
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from unimixer_plan.errors import ConfigError
 from unimixer_plan.mixers.config import ModelConfig
-from unimixer_plan.mixers.errors import ConfigError
 from unimixer_plan.mixers.model import CTRModel
 from unimixer_plan.mixers.registry import MixerFamily, ModelCost, get_family, list_mixers, list_searchable, register
 from unimixer_plan.mixers.tokenizer import EMBEDDING_INIT_STD, concatenated_table, field_offsets, squared_rows

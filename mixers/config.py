@@ -16,41 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from unimixer_plan.mixers.errors import ConfigError
+from unimixer_plan.criteo import CRITEO_NUM_DENSE, capped_criteo_cardinalities
+from unimixer_plan.errors import ConfigError
 from unimixer_plan.mixers.sinkhorn import SINKHORN_MAX_ITERS, SINKHORN_TOL
-
-# The Criteo Kaggle schema: 13 integer fields and the raw cardinalities of C1..C26
-# (full data, no frequency threshold; see shared/data/README.md).
-CRITEO_NUM_DENSE = 13
-CRITEO_CARDINALITIES: tuple[int, ...] = (
-    1460,
-    583,
-    10131227,
-    2202608,
-    305,
-    24,
-    12517,
-    633,
-    3,
-    93145,
-    5683,
-    8351593,
-    3194,
-    27,
-    14992,
-    5461306,
-    10,
-    5652,
-    2173,
-    4,
-    7046547,
-    18,
-    15,
-    286181,
-    105,
-    142572,
-)
-
 
 # Architecture knobs; which of them a family uses is declared by the family (registry).
 KNOBS = ("n_tokens", "d_model", "depth", "ffn_ratio", "heads", "rank", "bases")
@@ -59,13 +27,6 @@ LEGACY_FIELDS = frozenset({"sinkhorn_iters"})
 
 def _is_positive_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
-def capped_criteo_cardinalities(cap: int) -> tuple[int, ...]:
-    """Criteo's cardinalities with each table capped at ``cap`` rows (hashing beyond)."""
-    if cap < 1:
-        raise ConfigError("vocab_cap", cap, "must be >= 1")
-    return tuple(min(c, cap) for c in CRITEO_CARDINALITIES)
 
 
 @dataclass(frozen=True)

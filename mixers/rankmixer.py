@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from unimixer_plan.errors import ConfigError
 from unimixer_plan.mixers.config import ModelConfig
-from unimixer_plan.mixers.errors import ConfigError
 from unimixer_plan.mixers.layers import PerTokenGELUFFN
 from unimixer_plan.mixers.registry import STACK_DEFAULTS, STACK_KNOBS, BlockCost, MixerFamily, register, require_divides
 from unimixer_plan.mixers.unimixing import token_mix

@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from unimixer_plan.errors import ConfigError
 from unimixer_plan.mixers.config import KNOBS
-from unimixer_plan.mixers.errors import ConfigError
 
 if TYPE_CHECKING:
     from torch import nn

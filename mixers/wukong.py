@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from unimixer_plan.errors import ConfigError
 from unimixer_plan.mixers.config import ModelConfig
-from unimixer_plan.mixers.errors import ConfigError
 from unimixer_plan.mixers.registry import STACK_DEFAULTS, STACK_KNOBS, BlockCost, MixerFamily, register
 
 

@@ -1,6 +1,6 @@
 """The ``unimixer-plan`` command line.
 
-Library code raises :class:`unimixer_plan.mixers.PlanError`; this module is the only place that turns
+Library code raises :class:`unimixer_plan.errors.PlanError`; this module is the only place that turns
 it into one line on stderr and exit code 2.
 """
 
@@ -14,14 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from unimixer_plan.data import DataSpec, load_data
+from unimixer_plan.errors import PlanError
 from unimixer_plan.formatting import format_count, format_flops
-from unimixer_plan.mixers import PlanError, get_family, list_mixers, load_config
-from unimixer_plan.mixers.config import KNOBS
 from unimixer_plan.progress import progress_bar
-from unimixer_plan.training.trainer import TrainSettings
+from unimixer_plan.search.ray_address import check_ray_address
 
+# torch, the data layer and the model zoo load inside the commands that need them, so that bad
+# input (a wrong --ray-address above all) is answered in a second, not after seconds of imports.
 if TYPE_CHECKING:
+    from unimixer_plan.data import DataSpec
     from unimixer_plan.plan import PlanOutcome
     from unimixer_plan.plan_config import PlanConfig
 
@@ -71,6 +72,8 @@ def data_spec(
     hash_buckets: int | None = None,
     max_rows: int | None = None,
 ) -> DataSpec:
+    from unimixer_plan.data import DataSpec
+
     return DataSpec(
         dataset=dataset,
         path=str(data) if data else None,
@@ -141,6 +144,8 @@ def plan(
     if ctx.invoked_subcommand is not None:
         return
     with user_errors():
+        if resume is None:
+            check_ray_address(ray_address)  # before any heavy import; a resumed plan's is checked by run_plan
         from unimixer_plan.plan import default_run_dir
         from unimixer_plan.plan_config import Budget, PlanConfig, parse_fidelity
         from unimixer_plan.run.folder import RunFolder
@@ -285,6 +290,7 @@ def profile(
 ) -> None:
     """Count FLOPs (fvcore), parameters and optionally latency of one model config."""
     with user_errors():
+        from unimixer_plan.mixers import load_config
         from unimixer_plan.profiling import profile as run_profile  # heavy imports only when needed
 
         model_config = load_config(config)
@@ -318,13 +324,13 @@ def train(
         int | None,
         typer.Option(help="Distinct training samples (default: 100,000 synthetic, or every training row of --data)."),
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Training batch size.")] = TrainSettings.batch_size,
+    batch_size: Annotated[int | None, typer.Option(help="Training batch size (default: the trainer's, 256).")] = None,
     learning_rate: Annotated[
         float | None, typer.Option(help="Adam learning rate (default: the rule in width and depth).")
     ] = None,
-    max_epochs: Annotated[int, typer.Option(help="Epoch cap; training stops earlier on a plateau.")] = (
-        TrainSettings.max_epochs
-    ),
+    max_epochs: Annotated[
+        int | None, typer.Option(help="Epoch cap (default: the trainer's, 12); training stops earlier on a plateau.")
+    ] = None,
     min_count: MinCountOption = 10,
     hash_buckets: HashOption = None,
     max_rows: MaxRowsOption = None,
@@ -333,16 +339,18 @@ def train(
 ) -> None:
     """Train one model config and print validation AUC and logloss (the reference trainer)."""
     with user_errors():
-        from unimixer_plan.training.trainer import evaluate
+        from unimixer_plan.data import load_data
+        from unimixer_plan.mixers import load_config
+        from unimixer_plan.training.trainer import TrainSettings, evaluate
 
         model_config = load_config(config)
         if samples is not None and samples < 1:
             raise PlanError(f"--samples {samples}: must be >= 1")
-        if batch_size < 1:
+        if batch_size is not None and batch_size < 1:
             raise PlanError(f"--batch-size {batch_size}: must be >= 1")
         if learning_rate is not None and not (learning_rate > 0 and math.isfinite(learning_rate)):
             raise PlanError(f"--learning-rate {learning_rate}: must be a finite number > 0")
-        if max_epochs < 1:
+        if max_epochs is not None and max_epochs < 1:
             raise PlanError(f"--max-epochs {max_epochs}: must be >= 1")
         spec = data_spec(dataset, data, schema, seed, min_count, hash_buckets, max_rows)
         loaded = load_data(spec, train_rows=samples or DEFAULT_SYNTHETIC_SAMPLES)
@@ -352,9 +360,10 @@ def train(
             model_config = model_config.replace(**loaded.schema)
             typer.echo("note: embedding tables resized to the data's schema", err=True)
         typer.echo(f"data: {loaded.description}", err=True)
-        settings = TrainSettings(batch_size=batch_size, learning_rate=learning_rate, max_epochs=max_epochs)
+        chosen = {"batch_size": batch_size, "learning_rate": learning_rate, "max_epochs": max_epochs}
+        settings = TrainSettings(**{k: v for k, v in chosen.items() if v is not None})
         rows = min(fidelity, len(loaded.train))
-        with progress_bar(f"training {model_config.family}", rows * max_epochs) as update:
+        with progress_bar(f"training {model_config.family}", rows * settings.max_epochs) as update:
             result = evaluate(model_config, loaded, fidelity, seed=seed, settings=settings, on_step=update)
     if as_json:
         typer.echo(json.dumps({**result.to_dict(), "data": loaded.description, "config": model_config.to_dict()}))
@@ -407,6 +416,9 @@ def report(
 @app.command()
 def families() -> None:
     """List the registered model families (baselines are trained as the floor, not searched)."""
+    from unimixer_plan.mixers import get_family, list_mixers
+    from unimixer_plan.mixers.config import KNOBS
+
     rows = []
     for name in list_mixers():
         family = get_family(name)

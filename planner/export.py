@@ -19,10 +19,11 @@ from typing import Any
 
 import torch
 from unimixer_plan.data import load_data
-from unimixer_plan.mixers import ModelConfig, PlanError, analytic_cost, build_model, save_config
-from unimixer_plan.plan import export_metadata, row_config
+from unimixer_plan.errors import PlanError
+from unimixer_plan.mixers import ModelConfig, analytic_cost, build_model, save_config
 from unimixer_plan.profiling import example_inputs
 from unimixer_plan.run.folder import RunFolder
+from unimixer_plan.run.records import export_metadata, row_config
 
 FORMATS = ("yaml", "json", "torchscript", "onnx")
 
@@ -52,6 +53,9 @@ def selected_config(folder: RunFolder, trial_id: int | None) -> tuple[ModelConfi
         "val_logloss": row["val_logloss"],
         "val_auc": row["val_auc"],
         "fidelity": row["fidelity"],
+        "epochs": row["epochs"],
+        "best_epoch": row["best_epoch"],
+        "model": config.to_dict(),
         "flops_fvcore": analytic_cost(config).flops,
         "params_dense": row["params_dense"],
         "latency_ms": row["latency_ms"],

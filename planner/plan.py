@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,6 +17,7 @@ from unimixer_plan.mixers import ModelConfig, PlanError, analytic_cost, build_mo
 from unimixer_plan.plan_config import PlanConfig
 from unimixer_plan.profiling import measure_flops, measure_latency_ms, resolve_device
 from unimixer_plan.run.folder import KNOB_COLUMNS, RunFolder
+from unimixer_plan.run.records import export_metadata, row_config
 from unimixer_plan.run.versions import package_versions
 from unimixer_plan.scaling.ladder import (
     LADDER_MIN_COST_LEVEL,
@@ -27,11 +28,9 @@ from unimixer_plan.scaling.ladder import (
     proxy_max_flops,
 )
 from unimixer_plan.search.pareto import non_dominated
+from unimixer_plan.search.rungs import Rung, SearchRunner
 from unimixer_plan.search_spaces import FamilySpace, load_spaces, smallest_config
 from unimixer_plan.training.baselines import fm_verdict, gains_over_baselines, train_baselines
-
-if TYPE_CHECKING:
-    from unimixer_plan.search.driver import Rung
 
 # Without a FLOPs budget, direct search stops at this size (it must train on this machine).
 DIRECT_SEARCH_MAX_FLOPS = 1e8
@@ -101,11 +100,6 @@ def pareto_rows(rows: list[dict[str, Any]], plan: PlanConfig) -> list[dict[str, 
     return sorted((r for r, keep in zip(candidates, mask, strict=True) if keep), key=lambda r: r["flops"])
 
 
-def row_config(row: dict[str, Any], schema: dict[str, Any]) -> ModelConfig:
-    knobs = {k: row[k] for k in KNOB_COLUMNS}
-    return ModelConfig(family=row["family"], **knobs, **schema)
-
-
 def certify(config: ModelConfig, plan: PlanConfig) -> dict[str, Any]:
     """fvcore FLOPs (must equal the analytic count) and latency measured on the budget's device."""
     torch.manual_seed(plan.seed)
@@ -134,9 +128,22 @@ def certify(config: ModelConfig, plan: PlanConfig) -> dict[str, Any]:
     }
 
 
-def run_plan(plan: PlanConfig, resume: bool = False, on_row=None, on_start=None) -> PlanOutcome:
-    from unimixer_plan.search.driver import ray_session, run_search  # Ray is imported only when a search runs
+def run_plan(
+    plan: PlanConfig,
+    resume: bool = False,
+    on_row=None,
+    on_start=None,
+    search: SearchRunner | None = None,
+) -> PlanOutcome:
+    """Search every rung still missing trials, then choose (directly or through the proxy ladder).
 
+    ``search`` runs the rungs; the default is Ray Tune + Optuna. Tests pass a scripted runner.
+    """
+    if search is None:
+        from unimixer_plan.search.driver import RAY_SEARCH  # Ray is imported only when a search runs
+
+        search = RAY_SEARCH
+    search.check(plan)  # before anything is loaded or written: a wrong --ray-address fails in seconds
     folder = RunFolder(Path(plan.out))
     spaces = plan_spaces(plan)
     data: CTRData = load_data(plan.data, train_rows=plan.fidelity)
@@ -160,22 +167,20 @@ def run_plan(plan: PlanConfig, resume: bool = False, on_row=None, on_start=None)
     if any(missing > 0 for _, missing in pending):
         attempt = len(list((folder.path / "ray").glob("*"))) if (folder.path / "ray").is_dir() else 0
         deadline = time.monotonic() + plan.time_budget_min * 60 if plan.time_budget_min else None
-        with ray_session(plan):
+        with search.session(plan):
             for position, (rung, missing) in enumerate(pending):
                 if missing <= 0:
                     continue
                 left = None if deadline is None else max(1.0, (deadline - time.monotonic()) / (len(pending) - position))
                 rung = replace(rung, trials=missing, time_budget_s=left)
-                recorded = run_search(plan, folder, data, spaces, rung, attempt, on_row or (lambda row: None))
+                recorded = search.run_rung(plan, folder, data, spaces, rung, attempt, on_row or (lambda row: None))
                 if recorded < missing and left is None:  # Ctrl-C: Tune stopped this rung; stop the plan
                     interrupted = True
                     break
     if interrupted and len(rungs) > 1:
         # No scale-up from a partial ladder; --resume finishes it.
         rows = folder.load_trials()
-        outcome = PlanOutcome(
-            folder, rows, [], None, None, base_summary(plan, folder, data, rows, 0) | {"mode": "ladder"}
-        )
+        outcome = PlanOutcome(folder, rows, base_summary(plan, folder, data, rows, 0) | {"mode": "ladder"})
     elif len(rungs) == 1:
         outcome = finish_plan(plan, folder, data, schema)
     else:
@@ -219,8 +224,6 @@ def study_of(row: dict[str, Any], rungs: list[Rung]) -> str:
 
 def plan_rungs(plan: PlanConfig, spaces: dict[str, FamilySpace], schema: dict[str, Any]) -> list[Rung]:
     """One direct search when the budget trains here; otherwise a ladder of proxy budgets."""
-    from unimixer_plan.search.driver import Rung
-
     top = proxy_max_flops(plan)
     target = plan.budget.flops
     if target is None or target <= top:
@@ -360,32 +363,3 @@ def finish_plan(plan: PlanConfig, folder: RunFolder, data: CTRData, schema: dict
         }
         save_config(config, folder.chosen_file, extra=export_metadata(plan, data, summary["chosen"]))
     return PlanOutcome(folder, rows, summary)
-
-
-def export_metadata(plan: PlanConfig, data: CTRData, chosen: dict[str, Any]) -> dict[str, Any]:
-    """What travels beside the model config in chosen.yaml and exports."""
-    cost_keys = ("flops_fvcore", "params_dense", "latency_ms")
-    if chosen.get("predicted"):
-        predicted = {
-            "val_logloss": chosen["val_logloss"],
-            "val_logloss_interval_90": chosen["val_logloss_interval"],
-            "held_out": chosen["held_out"],
-            "from": "scaling fit over proxy rungs (scaling.json)",
-        }
-        metrics = {"predicted": predicted, "measured": {k: chosen[k] for k in cost_keys}}
-    else:
-        quality = ("val_logloss", "val_auc", "fidelity")
-        metrics = {"measured": {k: chosen[k] for k in (*quality, *cost_keys) if k in chosen}}
-    return {
-        "schema": {
-            "dataset": data.description,
-            "num_dense": data.num_dense,
-            "cardinalities": list(data.cardinalities),
-            "embed_dim": chosen["model"]["embed_dim"],
-            "dense_encoding": "log1p(max(x, 0)); missing = -1",
-            "categorical_encoding": "0 = missing, 1 = out of vocabulary, 2.. = vocabulary ids",
-        },
-        "budget": plan.to_dict()["budget"],
-        "metrics": metrics,
-        "versions": package_versions(),
-    }

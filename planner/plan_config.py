@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from unimixer_plan.data import DataSpec
-from unimixer_plan.mixers import PlanError, list_mixers, list_searchable
+from unimixer_plan.errors import PlanError
+from unimixer_plan.mixers import list_mixers, list_searchable
 from unimixer_plan.training.trainer import TrainSettings
 
 # Distinct training samples per candidate (each trains to early stopping on them).

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
-from unimixer_plan.mixers import PlanError
+from unimixer_plan.errors import PlanError
 from unimixer_plan.reports.data import load_report_data
 from unimixer_plan.reports.figures import all_figures
 

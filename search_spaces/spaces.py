@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from unimixer_plan.mixers import PlanError, get_family, list_mixers, list_searchable
+from unimixer_plan.errors import PlanError
+from unimixer_plan.mixers import get_family, list_mixers, list_searchable
 
 DEFAULT_SPACE_FILE = "default.yaml"  # package data of unimixer_plan.search_spaces
 SAMPLED_KNOBS = ("n_tokens", "heads", "rank", "bases", "depth", "ffn_ratio", "embed_dim")

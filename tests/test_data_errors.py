@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import gzip
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+from unimixer_plan.cli import app
 from unimixer_plan.data import CRITEO_SCHEMA, DataError, DataSpec, load_data, load_schema
 from unimixer_plan.data.reader import read_table
 from unimixer_plan.mixers import save_config
@@ -89,18 +88,14 @@ def test_user_schema_reads_any_ctr_table(tmp_path):
         load_schema(bad_schema)
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    exe = Path(sys.executable).with_name("unimixer-plan")
-    return subprocess.run([str(exe), *args], capture_output=True, text=True)
-
-
 def test_cli_reports_malformed_data_in_one_line(tmp_path):
+    # In process (the executable's own start is covered by test_plan_logic's subprocess test).
     config = save_config(small_config("unimixer"), tmp_path / "m.yaml")
     path = tmp_path / "bad.tsv"
     path.write_text(criteo_line() + criteo_line(i5="x1"))
-    result = _cli("train", str(config), "--data", str(path), "--samples", "10")
-    assert result.returncode == 2
+    result = CliRunner().invoke(app, ["train", str(config), "--data", str(path), "--samples", "10"])
+    assert result.exit_code == 2
     assert result.stderr.strip().splitlines()[-1] == f"Error: {path}: line 2, column I5: 'x1' is not a number"
-    assert "Traceback" not in result.stderr
-    result = _cli("train", str(config), "--dataset", "avazu")
-    assert result.returncode == 2 and "--dataset 'avazu': unknown; allowed: criteo" in result.stderr
+    assert "Traceback" not in result.output
+    result = CliRunner().invoke(app, ["train", str(config), "--dataset", "avazu"])
+    assert result.exit_code == 2 and "--dataset 'avazu': unknown; allowed: criteo" in result.stderr

@@ -59,3 +59,20 @@ def test_nan_rows_are_never_on_the_front_and_bad_directions_fail():
     assert non_dominated(points, ["min", "min"]).tolist() == [False, True]
     with pytest.raises(ValueError, match="'up'"):
         non_dominated(points, ["min", "up"])
+
+
+def test_hypervolume_edge_cases():
+    assert hypervolume(np.zeros((0, 2)), [1.0, 1.0], ["min", "min"]) == 0.0
+    assert hypervolume(np.array([[1.0, 1.0]]), [3.0, 4.0], ["min", "min"]) == 6.0  # one point: one box
+    assert hypervolume(np.array([[5.0, 5.0], [1.0, 9.0]]), [3.0, 4.0], ["min", "min"]) == 0.0  # none inside
+    assert hypervolume(np.array([[2.0], [5.0]]), [10.0], ["min"]) == 8.0  # one objective: a length
+    assert hypervolume(np.array([[7.0]]), [1.0], ["max"]) == 6.0
+
+
+def test_empty_and_misshaped_inputs():
+    empty = non_dominated(np.zeros((0, 2)), ["min", "min"])
+    assert empty.shape == (0,) and empty.dtype == bool
+    with pytest.raises(ValueError, match=r"points of shape \(3,\) do not match 2 directions"):
+        non_dominated(np.array([1.0, 2.0, 3.0]), ["min", "min"])
+    with pytest.raises(ValueError, match="do not match 3 directions"):
+        non_dominated(np.ones((2, 2)), ["min", "min", "max"])

@@ -11,8 +11,17 @@ from unimixer_plan.mixers import (
     capped_criteo_cardinalities,
     list_searchable,
 )
-from unimixer_plan.search_spaces import CostAwareSpace, Limits, load_spaces, parse_spaces, smallest_config, solve_width
-from unimixer_plan.search_spaces.cost_aware import family_knobs, width_multiple
+from unimixer_plan.search_spaces import (
+    CostAwareSpace,
+    FamilySpace,
+    IntRange,
+    Limits,
+    load_spaces,
+    parse_spaces,
+    smallest_config,
+    solve_width,
+)
+from unimixer_plan.search_spaces.cost_aware import family_knobs, fits, narrowest_config, repair, width_multiple
 
 SCHEMA = {"num_dense": 13, "cardinalities": capped_criteo_cardinalities(1000)}
 
@@ -104,3 +113,44 @@ def test_user_space_file(tmp_path):
     assert list(spaces) == ["attention"]
     with pytest.raises(PlanError, match="does not exist"):
         load_spaces(tmp_path / "absent.yaml")
+
+
+def unimixer_space(heads: tuple[int, ...], d_model: IntRange) -> FamilySpace:
+    return FamilySpace(
+        "unimixer", {"n_tokens": (4,), "heads": heads, "depth": IntRange(1, 4), "ffn_ratio": (2,)}, d_model
+    )
+
+
+def test_widths_are_multiples_of_the_heads_and_the_range_ends_are_allowed():
+    knobs = {"n_tokens": 4, "heads": 16, "depth": 1, "ffn_ratio": 2}
+    space = unimixer_space((16,), IntRange(8, 64))
+    assert narrowest_config(space, knobs, SCHEMA).d_model == 16  # lcm(8, 16), not 8
+    assert solve_width(space, knobs, Limits(flops=1e12), SCHEMA).d_model == 64
+    assert solve_width(space, knobs, Limits(flops=1e12), SCHEMA).d_model % 16 == 0
+    space_20 = unimixer_space((1,), IntRange(20, 64))
+    assert narrowest_config(space_20, {**knobs, "heads": 1}, SCHEMA).d_model == 24  # first multiple of 8 >= 20
+    single = unimixer_space((1,), IntRange(8, 8))
+    assert narrowest_config(single, {**knobs, "heads": 1}, SCHEMA).d_model == 8
+    assert solve_width(single, {**knobs, "heads": 1}, Limits(flops=1e12), SCHEMA).d_model == 8
+    assert narrowest_config(unimixer_space((1,), IntRange(8, 7)), {**knobs, "heads": 1}, SCHEMA) is None
+
+
+def test_only_the_narrowest_width_fitting_is_still_found():
+    space = unimixer_space((1,), IntRange(8, 64))
+    knobs = {"n_tokens": 4, "heads": 1, "depth": 1, "ffn_ratio": 2}
+    narrowest = narrowest_config(space, knobs, SCHEMA)
+    cost = analytic_cost(narrowest)
+    assert solve_width(space, knobs, Limits(flops=cost.flops), SCHEMA) == narrowest  # a budget met exactly fits
+    assert solve_width(space, knobs, Limits(params=cost.params_dense), SCHEMA) == narrowest
+    assert solve_width(space, knobs, Limits(flops=cost.flops - 1), SCHEMA) is None
+    assert fits(narrowest, Limits(flops=cost.flops, params=cost.params_dense))
+    assert not fits(narrowest, Limits(params=cost.params_dense - 1))
+
+
+def test_repair_shrinks_knobs_in_order_only_as_far_as_needed():
+    space = unimixer_space((1, 2), IntRange(8, 64))
+    knobs = {"n_tokens": 4, "heads": 2, "depth": 4, "ffn_ratio": 2}
+    assert repair(space, knobs, Limits(flops=1e9), SCHEMA) == knobs  # fits already: untouched
+    one_block = analytic_cost(narrowest_config(space, {**knobs, "depth": 1}, SCHEMA)).flops
+    repaired = repair(space, knobs, Limits(flops=one_block), SCHEMA)
+    assert repaired == {**knobs, "depth": 1}  # depth goes first, and alone suffices

@@ -11,7 +11,7 @@ from unimixer_plan.data.preprocess import apply_vocabulary, encode_dense, fit_vo
 from unimixer_plan.data.reader import read_table
 from unimixer_plan.data.schema import CRITEO_SCHEMA, TableSchema, load_schema
 from unimixer_plan.data.synthetic import SyntheticCriteo
-from unimixer_plan.mixers import PlanError
+from unimixer_plan.errors import PlanError
 
 DATASETS = ("criteo",)
 

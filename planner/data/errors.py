@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from unimixer_plan.mixers.errors import PlanError
+from unimixer_plan.errors import PlanError
 
 
 class DataError(PlanError):

@@ -18,7 +18,7 @@ are the same whatever the total asked: a larger fidelity sees a superset of the 
 from __future__ import annotations
 
 import numpy as np
-from unimixer_plan.mixers import capped_criteo_cardinalities
+from unimixer_plan.criteo import capped_criteo_cardinalities
 
 POSITIVE_RATE = 0.256
 ZIPF_EXPONENT = 1.2

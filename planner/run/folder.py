@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from unimixer_plan.mixers import PlanError
+from unimixer_plan.errors import PlanError
 from unimixer_plan.plan_config import PlanConfig
 
 TRIAL_COLUMNS = (

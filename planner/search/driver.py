@@ -38,8 +38,8 @@ from unimixer_plan.plan_config import PlanConfig
 from unimixer_plan.profiling import measure_latency_ms
 from unimixer_plan.run.folder import KNOB_COLUMNS, RunFolder
 from unimixer_plan.search.pareto_asha import ParetoASHA
+from unimixer_plan.search.rungs import Rung, SearchRunner, check_ray_address
 from unimixer_plan.search_spaces import CostAwareSpace, FamilySpace, Limits
-from unimixer_plan.search_spaces.cost_aware import MIN_COST_LEVEL
 from unimixer_plan.training.trainer import Checkpoint, evaluate
 
 OBJECTIVES = ["val_logloss", "flops"]
@@ -92,12 +92,12 @@ class PlanSearch(OptunaSearch):
 
     def _tell(self, ot_trial: Any, result: dict[str, Any], error: bool) -> None:
         latency = result.get("latency_ms")
-        if self.latency_budget is not None and latency is not None and math.isfinite(latency):
-            ot_trial.set_constraint("latency", latency - self.latency_budget)
-        else:
-            ot_trial.set_constraint("latency", -1.0)
         status = result.get("status")
         try:
+            if self.latency_budget is not None and latency is not None and math.isfinite(latency):
+                ot_trial.set_constraint("latency", latency - self.latency_budget)
+            else:
+                ot_trial.set_constraint("latency", -1.0)
             if (
                 error
                 or status in (None, "failed")
@@ -327,21 +327,6 @@ def ray_session(plan: PlanConfig) -> Iterator[None]:
             runtime.shutdown()
 
 
-@dataclass(frozen=True)
-class Rung:
-    """One search: its FLOPs budget (the plan's own, or a proxy's), study and trial count."""
-
-    index: int
-    flops: float | None
-    ceiling_flops: float
-    study_name: str
-    trials: int
-    measure_latency: bool
-    families: tuple[str, ...] = ()  # empty: every family of the space
-    min_cost_level: float = MIN_COST_LEVEL
-    time_budget_s: float | None = None
-
-
 def run_search(
     plan: PlanConfig,
     folder: RunFolder,
@@ -401,3 +386,11 @@ def run_search(
     )
     tuner.fit()
     return recorder.recorded
+
+
+def check_plan_ray_address(plan: PlanConfig) -> None:
+    check_ray_address(plan.ray_address)
+
+
+# The plan's default search: Ray Tune + Optuna (``unimixer_plan.plan.run_plan`` takes any SearchRunner).
+RAY_SEARCH = SearchRunner(check=check_plan_ray_address, session=ray_session, run_rung=run_search)

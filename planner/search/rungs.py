@@ -1,0 +1,62 @@
+"""What a plan asks of a search, without Ray: the rungs to search and the runner that searches them.
+
+``unimixer_plan.plan.run_plan`` takes a :class:`SearchRunner`. The default one
+(``unimixer_plan.search.driver.RAY_SEARCH``) runs Ray Tune + Optuna; tests pass a scripted
+runner that appends trial rows to the run folder, so that the plan's own logic (ladder,
+resume, interruption, Pareto set, choice, scale-up) runs in milliseconds without Ray.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from unimixer_plan.search.ray_address import check_ray_address, ray_address_endpoint
+from unimixer_plan.search_spaces.cost_aware import MIN_COST_LEVEL
+
+if TYPE_CHECKING:
+    from unimixer_plan.data import CTRData
+    from unimixer_plan.plan_config import PlanConfig
+    from unimixer_plan.run.folder import RunFolder
+    from unimixer_plan.search_spaces import FamilySpace
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One search: its FLOPs budget (the plan's own, or a proxy's), study and trial count."""
+
+    index: int
+    flops: float | None
+    ceiling_flops: float
+    study_name: str
+    trials: int
+    measure_latency: bool
+    families: tuple[str, ...] = ()  # empty: every family of the space
+    min_cost_level: float = MIN_COST_LEVEL
+    time_budget_s: float | None = None
+
+
+# run_rung(plan, folder, data, spaces, rung, attempt, on_row) -> trials recorded in folder's trials.csv
+SearchRung = Callable[
+    ["PlanConfig", "RunFolder", "CTRData", "dict[str, FamilySpace]", Rung, int, Callable[[dict], None]], int
+]
+
+
+@dataclass(frozen=True)
+class SearchRunner:
+    """How a plan searches its rungs.
+
+    check:    before anything is loaded or written, fail fast on settings the runner cannot use
+    session:  one context around all rungs of a plan (one Ray connection)
+    run_rung: search one rung inside the session; returns how many trials it appended to trials.csv
+              (fewer than asked, without a time budget, means Ctrl-C stopped it)
+    """
+
+    check: Callable[[PlanConfig], None]
+    session: Callable[[PlanConfig], AbstractContextManager[Any]]
+    run_rung: SearchRung
+
+
+__all__ = ["Rung", "SearchRung", "SearchRunner", "check_ray_address", "ray_address_endpoint"]

@@ -1,0 +1,119 @@
+"""A scripted search for the plan's seam (``run_plan(..., search=...)``): no Ray, no training.
+
+Each trial of a rung comes from a script, ``script(rung, k) -> Scripted``: the family, its shape knobs
+and a cost level; the fake solves d_model with the real cost model (as the cost-aware space does) and
+appends a trials.csv row with the scripted quality, fidelity and status, exactly as the Ray driver's
+recorder would. The plan's own logic (ladder, resume, interruption, Pareto set, choice, scale-up)
+then runs for real on those rows.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+from unimixer_plan.data import load_data
+from unimixer_plan.mixers import analytic_cost
+from unimixer_plan.run.folder import KNOB_COLUMNS, RunFolder
+from unimixer_plan.search.rungs import Rung, SearchRunner, check_ray_address
+from unimixer_plan.search_spaces import Limits, solve_width
+from unimixer_plan.search_spaces.cost_aware import family_knobs, narrowest_config, repair
+
+
+@dataclass(frozen=True)
+class Scripted:
+    family: str
+    knobs: dict[str, int]  # every knob of the family's space except d_model (shrunk if the rung needs it)
+    level: float  # share of the rung's FLOPs ceiling the width is solved for
+    loss: float | Callable[[int], float]  # validation logloss, or a function of the trial's FLOPs
+    status: str = "ok"
+    fidelity_share: float = 1.0  # 1/3 with status "stopped": stopped at the second ASHA milestone
+    latency_ms: float = math.nan
+    within_params: bool = True  # False: the width ignores a params budget (a row the choice must refuse)
+
+
+@dataclass
+class ScriptedSearch:
+    script: Callable[[Rung, int], Scripted]
+    interrupt_after: int | None = None  # like Ctrl-C: stop after this many rows in this run
+    rungs_run: list[Rung] = field(default_factory=list)
+    recorded: int = 0
+
+    @property
+    def runner(self) -> SearchRunner:
+        return SearchRunner(
+            check=lambda plan: check_ray_address(plan.ray_address),
+            session=lambda plan: nullcontext(),
+            run_rung=self.run_rung,
+        )
+
+    def run_rung(self, plan, folder: RunFolder, data, spaces, rung: Rung, attempt: int, on_row) -> int:
+        self.rungs_run.append(rung)
+        schema = {**data.schema, "embed_dim": plan.embed_dim}
+        rows = folder.load_trials()
+        already = sum(r["rung"] == rung.index and (not rung.families or r["family"] in rung.families) for r in rows)
+        recorded = 0
+        for k in range(already, already + rung.trials):
+            if self.interrupt_after is not None and self.recorded >= self.interrupt_after:
+                return recorded
+            step = self.script(rung, k)
+            space = spaces[step.family]
+            budgets = Limits(flops=rung.flops, params=plan.budget.params)
+            # as the cost-aware space does: shrink a shape that cannot fit the rung at any width
+            knobs = repair(space, family_knobs(space, step.knobs), budgets, schema)
+            limits = Limits(
+                flops=step.level * rung.ceiling_flops, params=plan.budget.params if step.within_params else None
+            )
+            config = solve_width(space, knobs, limits, schema) or narrowest_config(space, knobs, schema)
+            assert config is not None, (rung, step)
+            cost = analytic_cost(config)
+            loss = step.loss(cost.flops) if callable(step.loss) else step.loss
+            row = {
+                "trial_id": len(rows) + recorded,
+                "rung": rung.index,
+                "optuna_trial": k,
+                "family": config.family,
+                **{knob: getattr(config, knob) for knob in KNOB_COLUMNS},
+                "fidelity": int(plan.fidelity * step.fidelity_share),
+                "status": step.status,
+                "val_logloss": None if step.status == "infeasible" else loss,
+                "val_auc": 0.7,
+                "flops": cost.flops,
+                "params_dense": cost.params_dense,
+                "latency_ms": step.latency_ms,
+                "wall_time_s": 0.01,
+                "error": "scripted failure" if step.status == "failed" else None,
+            }
+            folder.append_trial(row)
+            on_row(row)
+            recorded += 1
+            self.recorded += 1
+        return recorded
+
+
+def fast_certify(config, plan) -> dict[str, Any]:
+    """The plan's certify without fvcore and a latency benchmark: the analytic cost (equal to fvcore's
+    by test_cost) and a fixed latency, so that choice tests run in milliseconds."""
+    cost = analytic_cost(config)
+    return {
+        "flops_fvcore": cost.flops,
+        "flops_analytic": cost.flops,
+        "step_flops": 0,
+        "params_dense": cost.params_dense,
+        "params_embedding": cost.params_embedding,
+        "latency_ms": 0.5,
+        "batch_size": plan.budget.batch_size,
+        "device": plan.budget.device,
+        "train_flops_per_batch": cost.train_flops_per_batch(plan.budget.batch_size),
+    }
+
+
+@functools.cache
+def cached_data(spec, train_rows: int):
+    """load_data once per spec: the synthetic generator calibrates for about a second, and the scripted
+    plans only read the schema from it."""
+    return load_data(spec, train_rows=train_rows)

@@ -1,0 +1,460 @@
+"""The plan's decisions through the search seam: a scripted search (tests/fakes.py), no Ray, no training.
+
+What runs for real: budgets, rungs and the proxy ladder, resume and interruption, the run folder, the
+Pareto set, the choice (directly and at the target), the scaling fits and the scale-up. Only the
+trials' numbers are scripted, so each test knows which configuration must win.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import math
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from fakes import Scripted, ScriptedSearch, cached_data, fast_certify
+from typer.testing import CliRunner
+from unimixer_plan import plan as plan_module
+from unimixer_plan.cli import app
+from unimixer_plan.data import DataSpec
+from unimixer_plan.errors import PlanError
+from unimixer_plan.mixers import analytic_cost, load_config
+from unimixer_plan.plan import run_plan
+from unimixer_plan.plan_config import Budget, PlanConfig
+from unimixer_plan.run.folder import RunFolder
+from unimixer_plan.scaling.ladder import FILL_LOW
+from unimixer_plan.search.rungs import check_ray_address, ray_address_endpoint
+
+EXE = str(Path(sys.executable).with_name("unimixer-plan"))
+LITE = {"n_tokens": 8, "heads": 2, "rank": 4, "bases": 2, "depth": 2, "ffn_ratio": 2}
+WUKONG = {"n_tokens": 8, "rank": 4, "depth": 2, "ffn_ratio": 2}
+SMALL_DATA = DataSpec(synthetic_val_rows=256)  # the data only sizes the schema here; keep it tiny
+
+
+@pytest.fixture(autouse=True)
+def _data_once(monkeypatch):
+    monkeypatch.setattr(plan_module, "load_data", lambda spec, train_rows: cached_data(spec, train_rows))
+
+
+@pytest.fixture
+def no_report_no_certify(monkeypatch):
+    """Choice tests need neither fvcore nor a latency benchmark nor the HTML page (tested elsewhere)."""
+    monkeypatch.setattr(plan_module, "certify", fast_certify)
+    monkeypatch.setattr("unimixer_plan.reports.write_report", lambda path: Path(path) / "report.html")
+
+
+def direct_plan(tmp_path: Path, trials: int, **budget) -> PlanConfig:
+    return PlanConfig(
+        budget=Budget(**({"flops": 3e5} | budget), batch_size=8),
+        data=SMALL_DATA,
+        families=("unimixing_lite", "wukong"),
+        trials=trials,
+        fidelity=1000,
+        out=str(tmp_path / "run"),
+    )
+
+
+def ladder_plan(tmp_path: Path, trials: int = 16, budget: Budget | None = None, **extra) -> PlanConfig:
+    return PlanConfig(
+        budget=budget or Budget(flops=2.4e7, batch_size=8),
+        data=SMALL_DATA,
+        families=("unimixing_lite", "wukong"),
+        trials=trials,
+        fidelity=1000,
+        out=str(tmp_path / "run"),
+        proxy_max_flops=1.5e6,
+        **extra,
+    )
+
+
+# Direct plan: trial k of the one rung. The right choice is trial 1 (lowest logloss at full
+# fidelity within every budget); trial 2 is better but was stopped early, trial 6 is better
+# but over the FLOPs budget, trial 3 ties trial 1 on logloss at a higher cost.
+DIRECT_SCRIPT = [
+    Scripted("unimixing_lite", LITE, 0.9, 0.50),
+    Scripted("wukong", WUKONG, 0.3, 0.48),
+    Scripted("unimixing_lite", LITE, 0.5, 0.40, status="stopped", fidelity_share=1 / 3),
+    Scripted("wukong", WUKONG, 0.9, 0.48),
+    Scripted("unimixing_lite", LITE, 0.2, 0.70, status="failed", fidelity_share=0.1),
+    Scripted("wukong", WUKONG, 0.4, 0.60, status="infeasible", fidelity_share=0),
+    Scripted("unimixing_lite", LITE, 1.6, 0.45),
+    Scripted("wukong", WUKONG, 0.1, 0.56),
+]
+
+
+def direct_script(rung, k):
+    return DIRECT_SCRIPT[k]
+
+
+def brute_force_front(rows: list[dict], columns: list[str]) -> set[int]:
+    points = np.array([[float(r[c]) for c in columns] for r in rows])
+    return {
+        rows[i]["trial_id"]
+        for i in range(len(rows))
+        if not any(np.all(points[j] <= points[i]) and np.any(points[j] < points[i]) for j in range(len(rows)))
+    }
+
+
+def test_direct_plan_chooses_the_lowest_logloss_at_full_fidelity_within_budget(tmp_path, no_report_no_certify):
+    plan = direct_plan(tmp_path, trials=len(DIRECT_SCRIPT))
+    search = ScriptedSearch(direct_script)
+    outcome = run_plan(plan, search=search.runner)
+    summary = outcome.summary
+    assert [r.study_name for r in search.rungs_run] == ["plan"]
+    assert summary["mode"] == "direct" and not summary["interrupted"]
+    assert summary["trials"] == summary["planned_trials"] == len(DIRECT_SCRIPT)
+    assert summary["trials_by_status"] == {"ok": 5, "stopped": 1, "failed": 1, "infeasible": 1}
+    chosen = summary["chosen"]
+    assert chosen["trial_id"] == 1, chosen  # not 2 (stopped early), not 6 (over budget), not 3 (tie, costlier)
+    assert chosen["val_logloss"] == 0.48 and chosen["fidelity"] == plan.fidelity
+    assert chosen["flops_fvcore"] <= 3e5 and chosen["margins"]["flops"] >= 0
+    rows = RunFolder(Path(plan.out)).load_trials()
+    row = rows[1]
+    assert chosen["model"]["family"] == "wukong" and chosen["model"]["d_model"] == row["d_model"]
+    assert load_config(Path(plan.out) / "chosen.yaml").to_dict() == chosen["model"]
+    assert json.loads((Path(plan.out) / "summary.json").read_text()) == json.loads(json.dumps(summary))
+
+
+def test_direct_plan_pareto_set_is_the_brute_force_front_of_full_fidelity_rows(tmp_path, no_report_no_certify):
+    plan = direct_plan(tmp_path, trials=len(DIRECT_SCRIPT))
+    outcome = run_plan(plan, search=ScriptedSearch(direct_script).runner)
+    folder = RunFolder(Path(plan.out))
+    full = [r for r in folder.load_trials() if r["status"] == "ok" and r["fidelity"] >= plan.fidelity]
+    expected = brute_force_front(full, [c for c, _ in plan.objectives])
+    with folder.pareto_file.open() as handle:
+        front = [int(r["trial_id"]) for r in csv.DictReader(handle)]
+    assert set(front) == expected and len(front) == len(expected) == outcome.summary["pareto_size"]
+    assert 2 not in front  # a stopped trial's partial logloss never enters the front
+    by_id = {r["trial_id"]: r for r in full}
+    assert [by_id[i]["flops"] for i in front] == sorted(by_id[i]["flops"] for i in front)  # ordered by FLOPs
+    assert expected == {1, 6, 7}, expected  # the scripted landscape's front (6 is over budget but non-dominated)
+
+
+def test_direct_plan_ties_on_logloss_go_to_the_cheaper_model(tmp_path, no_report_no_certify):
+    script = [Scripted("wukong", WUKONG, 0.9, 0.5), Scripted("wukong", WUKONG, 0.2, 0.5)]
+    outcome = run_plan(direct_plan(tmp_path, trials=2), search=ScriptedSearch(lambda r, k: script[k]).runner)
+    assert outcome.summary["chosen"]["trial_id"] == 1
+
+
+def test_a_latency_budget_binds_the_choice(tmp_path, monkeypatch, no_report_no_certify):
+    monkeypatch.setattr(plan_module, "measure_latency_ms", modelled_latency_ms)  # the reachability check
+    # Trial 0 is the best logloss but over the latency budget; trial 1 is within every budget.
+    script = [
+        Scripted("wukong", WUKONG, 0.9, 0.40, latency_ms=3.0),
+        Scripted("wukong", WUKONG, 0.5, 0.45, latency_ms=1.0),
+        Scripted("wukong", WUKONG, 0.3, 0.50, latency_ms=math.nan),  # unmeasured: meets no latency budget
+    ]
+    plan = direct_plan(tmp_path, trials=3, latency_ms=2.0)
+    outcome = run_plan(plan, search=ScriptedSearch(lambda r, k: script[k]).runner)
+    assert outcome.summary["chosen"]["trial_id"] == 1
+    assert [c for c, _ in plan.objectives] == ["val_logloss", "flops", "latency_ms"]
+
+
+def test_no_full_fidelity_trial_means_no_choice(tmp_path, no_report_no_certify):
+    script = Scripted("wukong", WUKONG, 0.5, 0.4, status="stopped", fidelity_share=1 / 9)
+    outcome = run_plan(direct_plan(tmp_path, trials=2), search=ScriptedSearch(lambda r, k: script).runner)
+    assert outcome.summary["chosen"] is None and outcome.summary["pareto_size"] == 0
+    assert not (Path(outcome.summary["run_dir"]) / "chosen.yaml").exists()
+
+
+def test_resume_runs_only_the_missing_trials_and_keeps_finished_rows(tmp_path, no_report_no_certify):
+    plan = direct_plan(tmp_path, trials=len(DIRECT_SCRIPT))
+    first = run_plan(plan, search=ScriptedSearch(direct_script, interrupt_after=3).runner)
+    assert first.summary["interrupted"] and first.summary["trials"] == 3
+    assert json.loads((Path(plan.out) / "summary.json").read_text())["interrupted"] is True
+    with pytest.raises(PlanError, match="already holds a plan"):
+        run_plan(plan, search=ScriptedSearch(direct_script).runner)
+    before = RunFolder(Path(plan.out)).load_trials()
+    search = ScriptedSearch(direct_script)
+    second = run_plan(plan, resume=True, search=search.runner)
+    rows = RunFolder(Path(plan.out)).load_trials()
+    assert [r.trials for r in search.rungs_run] == [len(DIRECT_SCRIPT) - 3]
+    assert rows[:3] == before and [r["trial_id"] for r in rows] == list(range(len(DIRECT_SCRIPT)))
+    assert not second.summary["interrupted"] and second.summary["chosen"]["trial_id"] == 1
+    again = ScriptedSearch(direct_script)
+    run_plan(plan, resume=True, search=again.runner)  # a finished plan: nothing more runs
+    assert again.rungs_run == [] and len(RunFolder(Path(plan.out)).load_trials()) == len(DIRECT_SCRIPT)
+
+
+# Proxy ladder: both families follow a power law in FLOPs; unimixing_lite is better at every scale,
+# with small deterministic noise so the fits have residuals to bootstrap.
+def ladder_loss(family: str, rung_index: int, k: int):
+    floor = 0.44 if family == "unimixing_lite" else 0.47
+    noise = 0.002 * math.sin(7.0 * rung_index + 3.0 * k + (1.0 if family == "wukong" else 0.0))
+    return lambda flops: floor + 0.25 * (flops / 1e4) ** -0.3 + noise
+
+
+def ladder_script(rung, k):
+    family = rung.families[0]
+    knobs = LITE if family == "unimixing_lite" else WUKONG
+    level = 1.0 if k % 2 == 0 else 0.4
+    return Scripted(family, knobs, level, ladder_loss(family, rung.index, k))
+
+
+def test_ladder_chooses_the_family_with_the_lowest_upper_bound_at_the_target(tmp_path, no_report_no_certify):
+    plan = ladder_plan(tmp_path)
+    search = ScriptedSearch(ladder_script)
+    outcome = run_plan(plan, search=search.runner)
+    summary = outcome.summary
+    budgets = sorted({r.flops for r in search.rungs_run})
+    assert budgets == pytest.approx([2.4e7 / 4**k for k in (5, 4, 3, 2)])
+    assert {r.families for r in search.rungs_run} == {("unimixing_lite",), ("wukong",)}
+    assert summary["mode"] == "ladder" and not summary["interrupted"]
+    scaling = json.loads((Path(plan.out) / "scaling.json").read_text())
+    families = scaling["families"]
+    assert set(families) == {"unimixing_lite", "wukong"}
+    lite, wukong = families["unimixing_lite"], families["wukong"]
+    assert lite["interval"][1] < wukong["interval"][1]
+    assert scaling["chosen_family"] == "unimixing_lite"
+    chosen = summary["chosen"]
+    assert chosen["model"]["family"] == "unimixing_lite" and chosen["predicted"]
+    assert chosen["val_logloss"] == lite["predicted_logloss"]
+    assert chosen["val_logloss_interval"] == lite["interval"]
+    low, high = chosen["val_logloss_interval"]
+    assert low <= chosen["val_logloss"] <= high
+    assert FILL_LOW * 2.4e7 <= chosen["flops_fvcore"] <= 2.4e7
+    for family in (lite, wukong):
+        assert len(family["points"]) == 4 and family["held_out"]["relative_error"] < 0.05
+        # the best trial of each rung, and it is the full-size one (level 1.0) on a falling curve
+        assert [p["flops"] for p in family["points"]] == sorted(p["flops"] for p in family["points"])
+    assert summary["held_out"].keys() == {"unimixing_lite", "wukong"}
+    assert load_config(Path(plan.out) / "chosen.yaml").to_dict() == chosen["model"]
+    with (Path(plan.out) / "pareto.csv").open() as handle:
+        pareto = list(csv.DictReader(handle))
+    targets = [r for r in pareto if r["scale"] == "target"]
+    assert {r["family"] for r in targets} == {"unimixing_lite"}  # wukong's target is dominated
+    assert all(r["predicted"] == "val_logloss" for r in targets)
+    assert {r["scale"] for r in pareto} == {"proxy", "target"}
+
+
+def test_ctrl_c_during_a_ladder_marks_the_run_interrupted_and_resume_finishes_it(tmp_path, no_report_no_certify):
+    plan = ladder_plan(tmp_path)
+    outcome = run_plan(plan, search=ScriptedSearch(ladder_script, interrupt_after=5).runner)
+    summary = json.loads((Path(plan.out) / "summary.json").read_text())
+    assert summary["interrupted"] is True and summary["mode"] == "ladder" and summary["chosen"] is None
+    assert summary["trials"] == 5 and summary["planned_trials"] == 16 == outcome.summary["planned_trials"]
+    assert not (Path(plan.out) / "scaling.json").exists()  # no scale-up from a partial ladder
+    resumed = run_plan(plan, resume=True, search=ScriptedSearch(ladder_script).runner)
+    assert not resumed.summary["interrupted"] and resumed.summary["trials"] == 16
+    assert resumed.summary["chosen"]["model"]["family"] == "unimixing_lite"
+
+
+def test_cli_ctrl_c_during_a_ladder_exits_130_with_the_resume_command(tmp_path, monkeypatch, no_report_no_certify):
+    fake = ScriptedSearch(ladder_script, interrupt_after=3)
+    monkeypatch.setattr(plan_module, "run_plan", functools.partial(run_plan, search=fake.runner))
+    out = tmp_path / "run"
+    args = "--flops 2.4e7 --proxy-max-flops 1.5e6 --fidelity 1000 --families unimixing_lite --families wukong"
+    result = CliRunner().invoke(app, [*args.split(), "--trials", "16", "--out", str(out)])
+    assert result.exit_code == 130, result.output
+    assert f"unimixer-plan --resume {out}" in result.stderr and "Traceback" not in result.output
+    assert json.loads((out / "summary.json").read_text())["interrupted"] is True
+
+
+def test_a_plan_with_real_certify_and_report_writes_every_file(tmp_path):
+    # The one fast test with fvcore, the latency benchmark and the HTML report for real.
+    plan = direct_plan(tmp_path, trials=len(DIRECT_SCRIPT))
+    outcome = run_plan(plan, search=ScriptedSearch(direct_script).runner)
+    chosen = outcome.summary["chosen"]
+    assert chosen["flops_fvcore"] == chosen["flops_analytic"] <= 3e5
+    assert math.isfinite(chosen["latency_ms"]) and chosen["latency_ms"] > 0
+    for name in ("plan.json", "trials.csv", "pareto.csv", "chosen.yaml", "summary.json", "report.html"):
+        assert (Path(plan.out) / name).is_file(), name
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_ray_address_is_checked_before_anything_runs(tmp_path):
+    port = free_port()  # closed again: nothing listens there
+    with pytest.raises(PlanError, match=f"--ray-address 127.0.0.1:{port}: no Ray head reachable"):
+        check_ray_address(f"127.0.0.1:{port}")
+    for bad in ("nohost", "host:", ":6379", "host:99999", "host:port"):
+        with pytest.raises(PlanError, match="expected HOST:PORT"):
+            ray_address_endpoint(bad)
+    assert ray_address_endpoint("auto") is None
+    assert ray_address_endpoint("ray://127.0.0.1:10001") == ("127.0.0.1", 10001)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        check_ray_address(f"127.0.0.1:{listener.getsockname()[1]}")  # something listens: accepted
+    plan = PlanConfig(
+        budget=Budget(flops=2e6), data=SMALL_DATA, out=str(tmp_path / "run"), ray_address=f"127.0.0.1:{port}"
+    )
+    search = ScriptedSearch(direct_script)
+    with pytest.raises(PlanError, match="--ray-address"):
+        run_plan(plan, search=search.runner)
+    assert search.rungs_run == [] and not (tmp_path / "run").exists()  # nothing loaded or written
+
+
+def test_cli_unreachable_ray_address_exits_2_with_one_line_in_process(tmp_path):
+    address = f"127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(app, ["--flops", "2e6", "--ray-address", address, "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"Error: --ray-address {address}: no Ray head reachable there (connection refused); "
+        "start one with `ray start --head` or omit --ray-address for a local Ray"
+    ]
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_cli_unreachable_ray_address_exits_2_in_seconds_with_one_line(tmp_path):
+    address = f"127.0.0.1:{free_port()}"
+    start = time.monotonic()
+    result = subprocess.run(
+        [EXE, "--flops", "2e6", "--trials", "3", "--ray-address", address, "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    elapsed = time.monotonic() - start
+    assert result.returncode == 2, result.stderr
+    assert elapsed < 30
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: --ray-address {address}: "), result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def modelled_latency_ms(model, batch_size, device, min_run_time=0.2, warmup=3) -> float:
+    """A stand-in for the latency benchmark: 1 ms per 2e8 FLOPs of the batch (a fixed machine)."""
+    return analytic_cost(model.config).flops * batch_size / 2e8
+
+
+def test_a_latency_budget_shrinks_the_scaled_up_config_until_it_holds(tmp_path, monkeypatch, no_report_no_certify):
+    monkeypatch.setattr("unimixer_plan.scaling.ladder.measure_latency_ms", modelled_latency_ms)
+    monkeypatch.setattr(plan_module, "measure_latency_ms", modelled_latency_ms)
+    plan = ladder_plan(tmp_path, budget=Budget(flops=2.4e7, params=1e9, latency_ms=0.5, batch_size=8))
+    outcome = run_plan(plan, search=ScriptedSearch(ladder_script).runner)
+    scaling = json.loads((Path(plan.out) / "scaling.json").read_text())
+    for family in scaling["families"].values():
+        # 2.4e7 FLOPs at batch 8 would take 0.96 ms: the target shrinks to within 0.5 ms
+        assert family["target_latency_ms"] <= 0.5
+        assert family["target_flops"] == pytest.approx(family["target_latency_ms"] * 2e8 / 8)
+        assert family["target_flops"] < FILL_LOW * 2.4e7
+    chosen = outcome.summary["chosen"]
+    assert chosen["flops_fvcore"] == scaling["families"][chosen["model"]["family"]]["target_flops"]
+    assert chosen["margins"] == pytest.approx(
+        {"flops": 1 - chosen["flops_fvcore"] / 2.4e7, "params": 1 - chosen["params_dense"] / 1e9, "latency_ms": 0.0}
+    )  # fast_certify's latency is 0.5 ms, the budget's own value
+
+
+def test_only_ok_rows_at_full_fidelity_within_every_budget_can_be_chosen(tmp_path, monkeypatch, no_report_no_certify):
+    monkeypatch.setattr(plan_module, "measure_latency_ms", modelled_latency_ms)
+    script = [
+        Scripted("wukong", WUKONG, 0.3, 0.40, status="ok", fidelity_share=0.5, latency_ms=1.0),  # partial
+        Scripted("wukong", WUKONG, 0.3, 0.41, status="failed", latency_ms=1.0),  # failed at the end
+        Scripted("wukong", WUKONG, 0.9, 0.42, latency_ms=1.0, within_params=False),  # over the params budget
+        Scripted("wukong", WUKONG, 0.2, 0.45, latency_ms=1.0),
+        Scripted("wukong", WUKONG, 0.1, 0.50, latency_ms=1.0),
+    ]
+    plan = direct_plan(tmp_path, trials=len(script), params=20_000, latency_ms=2.0)
+    outcome = run_plan(plan, search=ScriptedSearch(lambda r, k: script[k]).runner)
+    rows = RunFolder(Path(plan.out)).load_trials()
+    assert rows[2]["params_dense"] > 20_000 >= rows[3]["params_dense"], "the script must straddle the budget"
+    chosen = outcome.summary["chosen"]
+    assert chosen["trial_id"] == 3
+    assert set(chosen) == {
+        "trial_id", "model", "predicted", "val_logloss", "val_auc", "fidelity", "flops_fvcore", "flops_analytic",
+        "step_flops", "params_dense", "params_embedding", "latency_ms", "batch_size", "device",
+        "train_flops_per_batch", "margins",
+    }  # fmt: skip
+    assert chosen["predicted"] is False and chosen["val_auc"] == 0.7
+    assert chosen["margins"] == pytest.approx(
+        {"flops": 1 - chosen["flops_fvcore"] / 3e5, "params": 1 - chosen["params_dense"] / 20_000, "latency_ms": 0.75}
+    )
+    assert outcome.folder == RunFolder(Path(plan.out)) and outcome.trials == rows
+    saved = yaml.safe_load((Path(plan.out) / "chosen.yaml").read_text())
+    assert saved["metrics"]["measured"]["val_logloss"] == 0.45 and saved["budget"]["params"] == 20_000
+
+
+def test_plan_rungs_direct_and_ladder():
+    from unimixer_plan.plan import DIRECT_SEARCH_MAX_FLOPS, plan_rungs
+    from unimixer_plan.scaling.ladder import LADDER_MIN_COST_LEVEL
+    from unimixer_plan.search.rungs import Rung
+    from unimixer_plan.search_spaces import load_spaces, smallest_config
+
+    spaces = {f: s for f, s in load_spaces().items() if f in ("unimixing_lite", "wukong")}
+    schema = {**cached_data(SMALL_DATA, 1000).schema, "embed_dim": 16}
+
+    def config(budget: Budget, trials: int = 24, top: float = 1.5e6) -> PlanConfig:
+        return PlanConfig(budget=budget, data=SMALL_DATA, trials=trials, fidelity=1000, proxy_max_flops=top)
+
+    assert plan_rungs(config(Budget(flops=1.5e6)), spaces, schema) == [Rung(0, 1.5e6, 1.5e6, "plan", 24, False)]
+    with_latency = config(Budget(flops=1e6, latency_ms=3.0), trials=5)
+    assert plan_rungs(with_latency, spaces, schema) == [Rung(0, 1e6, 1e6, "plan", 5, True)]
+    params_only = plan_rungs(config(Budget(params=1e5)), spaces, schema)
+    assert params_only == [Rung(0, None, 1.5e6, "plan", 24, False)]
+    wide = plan_rungs(config(Budget(params=1e5), top=1e12), spaces, schema)
+    assert wide == [Rung(0, None, DIRECT_SEARCH_MAX_FLOPS, "plan", 24, False)]
+    ladder = plan_rungs(config(Budget(flops=2.4e7), trials=25), spaces, schema)
+    budgets = [2.4e7 / 4**k for k in (5, 4, 3, 2)]
+    assert ladder == [
+        Rung(k + 1, b, b, f"rung-{k + 1}-{family}", 3, False, (family,), LADDER_MIN_COST_LEVEL)
+        for k, b in enumerate(budgets)
+        for family in ("unimixing_lite", "wukong")
+    ]  # 25 trials // (4 rungs x 2 families) = 3 per study
+    bottom = 2 * analytic_cost(smallest_config(spaces, schema)).flops  # the ladder's lowest rung
+    assert len(plan_rungs(config(Budget(flops=66 * bottom), top=16.5 * bottom), spaces, schema)) == 3 * 2
+    with pytest.raises(PlanError, match=r"^--flops .*: the proxy ladder .* room for 2 rung\(s\), 3 are needed"):
+        plan_rungs(config(Budget(flops=17.6 * bottom), top=4.4 * bottom), spaces, schema)
+
+
+def test_ladder_run_folder_records(tmp_path, no_report_no_certify):
+    plan = ladder_plan(tmp_path)
+    outcome = run_plan(plan, search=ScriptedSearch(ladder_script).runner)
+    out = Path(plan.out)
+    text = (out / "scaling.json").read_text()
+    scaling = json.loads(text)
+    assert text == json.dumps(scaling, indent=2) + "\n"  # readable: one key per line
+    budgets = [2.4e7 / 4**k for k in (5, 4, 3, 2)]
+    assert scaling["rungs"] == [{"rung": k + 1, "flops_budget": pytest.approx(b)} for k, b in enumerate(budgets)]
+    assert scaling["target"] == plan.to_dict()["budget"]
+    assert scaling["model"] == "L(C) = floor + scale * exp(-alpha * (ln C - log_c_reference)); C = FLOPs/sample"
+    assert scaling["choice_rule"] == "lowest upper bound of the 90% interval of predicted logloss at the target"
+    summary = outcome.summary
+    assert outcome.folder == RunFolder(out) and len(outcome.trials) == 16
+    assert summary["rungs"] == scaling["rungs"]
+    with (out / "pareto.csv").open() as handle:
+        pareto = list(csv.DictReader(handle))
+    proxies = [r for r in pareto if r["scale"] == "proxy"]
+    assert summary["pareto_size"] == len(proxies) > 0 and all(r["predicted"] == "" for r in proxies)
+    lite = scaling["families"]["unimixing_lite"]
+    [target] = [r for r in pareto if r["scale"] == "target"]
+    assert target["status"] == "ok" and int(target["flops"]) == lite["target_flops"]
+    assert int(target["params_dense"]) == lite["target_params"] and target["latency_ms"] == ""
+    chosen = summary["chosen"]
+    assert set(chosen) == {
+        "trial_id", "model", "predicted", "val_logloss", "val_logloss_interval", "val_auc", "fidelity", "held_out",
+        "fit", "proxy_points", "flops_fvcore", "flops_analytic", "step_flops", "params_dense", "params_embedding",
+        "latency_ms", "batch_size", "device", "train_flops_per_batch", "margins",
+    }  # fmt: skip
+    assert chosen["trial_id"] is None and chosen["val_auc"] is None and chosen["fidelity"] == plan.fidelity
+    assert chosen["fit"] == lite["fit"] and chosen["proxy_points"] == lite["points"]
+    assert chosen["held_out"] == lite["held_out"] == summary["held_out"]["unimixing_lite"]
+    assert chosen["margins"] == pytest.approx({"flops": 1 - chosen["flops_fvcore"] / 2.4e7})
+    saved = yaml.safe_load((out / "chosen.yaml").read_text())
+    assert saved["metrics"]["predicted"]["val_logloss"] == chosen["val_logloss"]
+    assert saved["metrics"]["predicted"]["val_logloss_interval_90"] == chosen["val_logloss_interval"]
+
+
+def test_a_ladder_without_full_fidelity_trials_chooses_nothing(tmp_path, no_report_no_certify):
+    def stopped(rung, k):
+        return replace(ladder_script(rung, k), status="stopped", fidelity_share=1 / 3)
+
+    outcome = run_plan(ladder_plan(tmp_path), search=ScriptedSearch(stopped).runner)
+    scaling = json.loads((Path(outcome.summary["run_dir"]) / "scaling.json").read_text())
+    assert outcome.summary["chosen"] is None and scaling["chosen_family"] is None
+    assert all(f["fit"] is None and "no fit" in f["note"] for f in scaling["families"].values())
+    assert not (Path(outcome.summary["run_dir"]) / "chosen.yaml").exists()

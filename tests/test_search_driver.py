@@ -1,0 +1,148 @@
+"""What the search driver tells Optuna and what the scheduler tells Tune, without running Tune.
+
+Design (DESIGN.md 5.2): a trial stopped at a low rung must reach Optuna as PRUNED, never as a
+COMPLETE trial with its low-fidelity numbers, or TPE and the Pareto set learn from them.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from ray.tune.schedulers import TrialScheduler
+from unimixer_plan.search.driver import OBJECTIVES, PlanSearch
+from unimixer_plan.search.pareto_asha import ParetoASHA
+
+FULL = 1_000
+
+
+def space(trial) -> dict:
+    trial.suggest_int("depth", 1, 4)
+    return {}
+
+
+def make_search(latency_budget: float | None = None) -> PlanSearch:
+    return PlanSearch(
+        space=space,
+        metric=OBJECTIVES,
+        mode=["min", "min"],
+        sampler=optuna.samplers.TPESampler(seed=0),
+        full_fidelity=FULL,
+        latency_budget=latency_budget,
+    )
+
+
+def told(search: PlanSearch, result: dict | None, error: bool = False) -> optuna.trial.FrozenTrial:
+    trial_id = f"t{len(search._ot_trials)}"
+    search.suggest(trial_id)
+    search.on_trial_complete(trial_id, result, error=error)
+    return search._ot_study.trials[-1]
+
+
+def result(samples: int, loss: float = 0.5, flops: float = 1e5, status: str = "ok", **extra) -> dict:
+    return {"status": status, "samples": samples, "val_logloss": loss, "flops": flops, **extra}
+
+
+def test_a_trial_stopped_at_a_low_rung_is_pruned_not_complete():
+    search = make_search()
+    stopped = told(search, result(FULL // 3, loss=0.3, status="running"))
+    assert stopped.state == TrialState.PRUNED and stopped.values is None
+    assert search._ot_study.best_trials == []  # nothing low-fidelity on Optuna's Pareto front
+
+
+def test_a_full_fidelity_trial_is_complete_with_both_objectives():
+    search = make_search()
+    complete = told(search, result(FULL, loss=0.45, flops=2e5))
+    assert complete.state == TrialState.COMPLETE and complete.values == [0.45, 2e5]
+    assert complete.system_attrs["constraints:latency"] == -1.0  # no latency budget: feasible
+    assert [t.number for t in search._ot_study.best_trials] == [complete.number]
+
+
+def test_failed_and_errored_trials_are_fail():
+    search = make_search()
+    assert told(search, result(10, status="failed")).state == TrialState.FAIL
+    assert told(search, result(FULL), error=True).state == TrialState.FAIL
+    assert told(search, None).state == TrialState.FAIL  # no result at all
+    assert told(search, {"samples": FULL}).state == TrialState.FAIL  # no status: it never reported
+
+
+def test_infeasible_trials_teach_the_constraint():
+    search = make_search(latency_budget=2.0)
+    no_width = told(search, result(0, loss=math.nan, flops=math.nan, status="infeasible"))
+    assert no_width.state == TrialState.FAIL
+    too_slow = told(search, result(0, loss=0.69, flops=3e5, status="infeasible", latency_ms=5.0))
+    assert too_slow.state == TrialState.COMPLETE and too_slow.values == [0.69, 3e5]
+    assert too_slow.system_attrs["constraints:latency"] == pytest.approx(3.0)  # 5 ms over a 2 ms budget: violated
+    fast = told(search, result(FULL, latency_ms=1.5))
+    assert fast.system_attrs["constraints:latency"] == pytest.approx(-0.5)
+    assert [t.number for t in search._ot_study.best_trials] == [fast.number]
+
+
+def test_a_trial_is_told_once():
+    search = make_search()
+    search.suggest("a")
+    search.on_trial_complete("a", result(FULL))
+    search.on_trial_complete("a", result(FULL // 9))  # Tune may call again; Optuna keeps the first
+    search.on_trial_complete("unknown", result(FULL))
+    assert [t.state for t in search._ot_study.trials] == [TrialState.COMPLETE]
+
+
+def decisions(scheduler: ParetoASHA, reports: list[tuple[str, dict]]) -> list[str]:
+    return [scheduler.on_trial_result(None, SimpleNamespace(trial_id=tid), res) for tid, res in reports]
+
+
+def test_the_scheduler_stops_dominated_trials_at_a_rung_and_keeps_the_front():
+    scheduler = ParetoASHA(time_attr="samples", objectives=("val_logloss", "flops"), milestones=(100, 300))
+
+    def at(samples, loss, flops):
+        return {"samples": samples, "val_logloss": loss, "flops": flops}
+
+    got = decisions(
+        scheduler,
+        [
+            ("a", at(100, 0.50, 1e6)),
+            ("b", at(100, 0.55, 1e4)),  # worse logloss, far cheaper: on the front
+            ("c", at(100, 0.52, 1e5)),
+            ("d", at(100, 0.60, 2e6)),  # dominated by a, b and c
+            ("a", at(200, 0.40, 1e6)),  # between rungs: nothing to judge
+            ("e", at(50, 0.99, 9e9)),  # below the first rung: nothing to judge
+            ("f", {"samples": 300}),  # objectives missing: not judged
+        ],
+    )
+    stop, go = TrialScheduler.STOP, TrialScheduler.CONTINUE
+    assert got == [go, go, go, stop, go, go, go]
+    assert scheduler.stopped == 1
+    assert "1 stopped" in scheduler.debug_string()
+
+
+def test_results_without_samples_or_flops_never_reach_the_front():
+    search = make_search()
+    assert told(search, {"status": "running", "val_logloss": 0.3, "flops": 1e5}).state == TrialState.PRUNED
+    assert told(search, {"status": "infeasible", "samples": 0}).state == TrialState.FAIL
+    one = PlanSearch(
+        space=space, metric=OBJECTIVES, mode=["min", "min"], full_fidelity=1, latency_budget=None
+    )  # the smallest fidelity: a result with no sample count is still below it
+    assert told(one, {"status": "ok", "val_logloss": 0.3, "flops": 1e5}).state == TrialState.PRUNED
+
+
+def test_a_trial_optuna_already_finished_is_logged_not_raised(caplog):
+    search = make_search()
+    search.suggest("a")
+    search._ot_study.tell(search._ot_trials["a"], state=TrialState.FAIL)  # e.g. marked failed on resume
+    with caplog.at_level("DEBUG", logger="unimixer_plan.search.driver"):
+        search.on_trial_complete("a", result(FULL))
+    [record] = [r for r in caplog.records if r.name == "unimixer_plan.search.driver"]
+    assert record.getMessage().startswith("optuna tell failed: ") and len(record.getMessage()) > 20
+    assert search._ot_study.trials[0].state == TrialState.FAIL
+
+
+def test_the_scheduler_counts_every_stop_and_passes_eta_on():
+    scheduler = ParetoASHA(time_attr="samples", objectives=("val_logloss", "flops"), milestones=(10,), eta=2)
+    assert scheduler.rungs.eta == 2 and scheduler.rungs.milestones == (10,)
+    at = [("a", 0.1, 1.0), ("b", 0.5, 5.0), ("c", 0.6, 6.0)]
+    got = decisions(scheduler, [(t, {"samples": 10, "val_logloss": v, "flops": f}) for t, v, f in at])
+    assert got == [TrialScheduler.CONTINUE, TrialScheduler.STOP, TrialScheduler.STOP]
+    assert scheduler.stopped == 2
