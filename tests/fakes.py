@@ -53,7 +53,7 @@ class ScriptedSearch:
 
     def run_rung(self, plan, folder: RunFolder, data, spaces, rung: Rung, attempt: int, on_row) -> int:
         self.rungs_run.append(rung)
-        schema = {**data.schema, "embed_dim": plan.embed_dim}
+        schema = data.schema
         rows = folder.load_trials()
         already = sum(r["rung"] == rung.index and (not rung.families or r["family"] in rung.families) for r in rows)
         recorded = 0
@@ -64,7 +64,7 @@ class ScriptedSearch:
             space = spaces[step.family]
             budgets = Limits(flops=rung.flops, params=plan.budget.params)
             # as the cost-aware space does: shrink a shape that cannot fit the rung at any width
-            knobs = repair(space, family_knobs(space, step.knobs), budgets, schema)
+            knobs = repair(space, family_knobs(space, {"embed_dim": 16, **step.knobs}), budgets, schema)
             limits = Limits(
                 flops=step.level * rung.ceiling_flops, params=plan.budget.params if step.within_params else None
             )
@@ -78,7 +78,9 @@ class ScriptedSearch:
                 "optuna_trial": k,
                 "family": config.family,
                 **{knob: getattr(config, knob) for knob in KNOB_COLUMNS},
-                "fidelity": int(plan.fidelity * step.fidelity_share),
+                "fidelity": plan.fidelity,  # distinct rows: a stopped trial saw them too, for fewer epochs
+                "epochs": max(1, round(6 * step.fidelity_share)),
+                "best_epoch": max(1, round(4 * step.fidelity_share)),
                 "status": step.status,
                 "val_logloss": None if step.status == "infeasible" else loss,
                 "val_auc": 0.7,

@@ -43,6 +43,7 @@ SMALL_DATA = DataSpec(synthetic_val_rows=256)  # the data only sizes the schema 
 @pytest.fixture(autouse=True)
 def _data_once(monkeypatch):
     monkeypatch.setattr(plan_module, "load_data", lambda spec, train_rows: cached_data(spec, train_rows))
+    monkeypatch.setattr(plan_module, "train_baselines", lambda *args, **kwargs: {})
 
 
 @pytest.fixture
@@ -386,7 +387,7 @@ def test_plan_rungs_direct_and_ladder():
     from unimixer_plan.search_spaces import load_spaces, smallest_config
 
     spaces = {f: s for f, s in load_spaces().items() if f in ("unimixing_lite", "wukong")}
-    schema = {**cached_data(SMALL_DATA, 1000).schema, "embed_dim": 16}
+    schema = cached_data(SMALL_DATA, 1000).schema
 
     def config(budget: Budget, trials: int = 24, top: float = 1.5e6) -> PlanConfig:
         return PlanConfig(budget=budget, data=SMALL_DATA, trials=trials, fidelity=1000, proxy_max_flops=top)
