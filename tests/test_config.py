@@ -28,7 +28,7 @@ def test_dict_round_trip(family):
     assert ModelConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
 
-@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+@pytest.mark.parametrize("suffix", [".yaml", pytest.param(".json", marks=pytest.mark.slow)])  # a process each
 def test_config_file_rebuilds_the_same_architecture_in_a_fresh_process(tmp_path, suffix):
     config = small_config("unimixing_lite", depth=3)
     path = save_config(config, tmp_path / f"model{suffix}", extra={"note": "round trip"})

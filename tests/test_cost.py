@@ -14,7 +14,7 @@ CONFIGS_PER_FAMILY = 30
 
 
 @pytest.mark.parametrize("family", list_mixers())
-@pytest.mark.parametrize("count", [4, pytest.param(CONFIGS_PER_FAMILY, marks=pytest.mark.slow)])  # fvcore: ~0.3 s each
+@pytest.mark.parametrize("count", [2, pytest.param(CONFIGS_PER_FAMILY, marks=pytest.mark.slow)])  # fvcore: ~0.3 s each
 def test_analytic_flops_equal_twice_fvcore_on_random_configs(family, count):
     rng = random.Random(f"cost-{family}")
     seen = set()

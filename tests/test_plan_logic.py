@@ -346,6 +346,10 @@ def test_a_latency_budget_shrinks_the_scaled_up_config_until_it_holds(tmp_path, 
         assert family["target_flops"] < FILL_LOW * 2.4e7
     chosen = outcome.summary["chosen"]
     assert chosen["flops_fvcore"] == scaling["families"][chosen["model"]["family"]]["target_flops"]
+    with (Path(plan.out) / "pareto.csv").open() as handle:
+        targets = [r for r in csv.DictReader(handle) if r["scale"] == "target"]
+    family = scaling["families"][targets[0]["family"]]
+    assert float(targets[0]["latency_ms"]) == pytest.approx(family["target_latency_ms"])
     assert chosen["margins"] == pytest.approx(
         {"flops": 1 - chosen["flops_fvcore"] / 2.4e7, "params": 1 - chosen["params_dense"] / 1e9, "latency_ms": 0.0}
     )  # fast_certify's latency is 0.5 ms, the budget's own value

@@ -192,6 +192,8 @@ def test_report_renders_in_headless_chromium_offline(run_folder):
         driver.quit()
 
 
+@pytest.mark.slow  # kaleido starts a Chromium per call: seconds, and many more on a busy machine
+@pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM, reason="PNG export needs Debian's chromium")
 def test_png_export(run_folder, tmp_path):
     paths = write_pngs(run_folder, tmp_path / "png")

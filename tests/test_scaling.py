@@ -172,10 +172,12 @@ def test_bootstrap_is_the_specified_residual_bootstrap(n):
     loss = 0.45 + 2.0 * compute**-0.25 + np.random.default_rng(n).normal(0, 3e-3, n)
     fit = fit_power_law(compute, loss)
     assert bootstrap_fits(compute, loss, fit, samples=5, seed=7) == reference_bootstrap(compute, loss, fit, 5, 7)
-    exact = 0.45 + 2.0 * compute**-0.25
-    exact_fit = fit_power_law(compute, exact)
-    got = bootstrap_fits(compute, exact, exact_fit, samples=3, seed=1)
-    assert got == reference_bootstrap(compute, exact, exact_fit, 3, 1)
+    flat = np.full(n, 0.5)  # a flat fit reproduces it exactly: no residuals, Gaussian noise instead
+    flat_fit = fit_power_law(compute, flat)
+    assert np.all(flat - flat_fit.predict(compute) == 0)
+    got = bootstrap_fits(compute, flat, flat_fit, samples=3, seed=1)
+    assert got == reference_bootstrap(compute, flat, flat_fit, 3, 1)
+    assert bootstrap_fits(compute, loss, fit, samples=2) == bootstrap_fits(compute, loss, fit, samples=2, seed=0)
 
 
 def test_band_and_interval_are_the_central_quantiles_of_the_bootstrap():
