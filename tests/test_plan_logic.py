@@ -358,7 +358,7 @@ def test_a_latency_budget_shrinks_the_scaled_up_config_until_it_holds(tmp_path, 
 def test_only_ok_rows_at_full_fidelity_within_every_budget_can_be_chosen(tmp_path, monkeypatch, no_report_no_certify):
     monkeypatch.setattr(plan_module, "measure_latency_ms", modelled_latency_ms)
     script = [
-        Scripted("wukong", WUKONG, 0.3, 0.40, status="ok", fidelity_share=0.5, latency_ms=1.0),  # partial
+        Scripted("wukong", WUKONG, 0.3, 0.40, status="stopped", fidelity_share=0.5, latency_ms=1.0),  # halted
         Scripted("wukong", WUKONG, 0.3, 0.41, status="failed", latency_ms=1.0),  # failed at the end
         Scripted("wukong", WUKONG, 0.9, 0.42, latency_ms=1.0, within_params=False),  # over the params budget
         Scripted("wukong", WUKONG, 0.2, 0.45, latency_ms=1.0),
@@ -373,7 +373,7 @@ def test_only_ok_rows_at_full_fidelity_within_every_budget_can_be_chosen(tmp_pat
     assert set(chosen) == {
         "trial_id", "model", "predicted", "val_logloss", "val_auc", "fidelity", "flops_fvcore", "flops_analytic",
         "step_flops", "params_dense", "params_embedding", "latency_ms", "batch_size", "device",
-        "train_flops_per_batch", "margins",
+        "train_flops_per_batch", "margins", "epochs", "best_epoch", "gain_over_baselines",
     }  # fmt: skip
     assert chosen["predicted"] is False and chosen["val_auc"] == 0.7
     assert chosen["margins"] == pytest.approx(
@@ -443,7 +443,7 @@ def test_ladder_run_folder_records(tmp_path, no_report_no_certify):
     assert set(chosen) == {
         "trial_id", "model", "predicted", "val_logloss", "val_logloss_interval", "val_auc", "fidelity", "held_out",
         "fit", "proxy_points", "flops_fvcore", "flops_analytic", "step_flops", "params_dense", "params_embedding",
-        "latency_ms", "batch_size", "device", "train_flops_per_batch", "margins",
+        "latency_ms", "batch_size", "device", "train_flops_per_batch", "margins", "gain_over_baselines",
     }  # fmt: skip
     assert chosen["trial_id"] is None and chosen["val_auc"] is None and chosen["fidelity"] == plan.fidelity
     assert chosen["fit"] == lite["fit"] and chosen["proxy_points"] == lite["points"]

@@ -30,7 +30,6 @@ def make_search(latency_budget: float | None = None) -> PlanSearch:
         metric=OBJECTIVES,
         mode=["min", "min"],
         sampler=optuna.samplers.TPESampler(seed=0),
-        full_fidelity=FULL,
         latency_budget=latency_budget,
     )
 
@@ -123,10 +122,10 @@ def test_results_without_samples_or_flops_never_reach_the_front():
     search = make_search()
     assert told(search, {"status": "running", "val_logloss": 0.3, "flops": 1e5}).state == TrialState.PRUNED
     assert told(search, {"status": "infeasible", "samples": 0}).state == TrialState.FAIL
-    one = PlanSearch(
-        space=space, metric=OBJECTIVES, mode=["min", "min"], full_fidelity=1, latency_budget=None
-    )  # the smallest fidelity: a result with no sample count is still below it
-    assert told(one, {"status": "ok", "val_logloss": 0.3, "flops": 1e5}).state == TrialState.PRUNED
+    # a trial's last report decides, not its sample count: "running" was an epoch's report
+    assert told(search, {"status": "running", "samples": FULL, "val_logloss": 0.3, "flops": 1e5}).state == (
+        TrialState.PRUNED
+    )
 
 
 def test_a_trial_optuna_already_finished_is_logged_not_raised(caplog):
