@@ -12,7 +12,6 @@ from unimixer_plan.errors import PlanError
 from unimixer_plan.mixers import get_family, list_mixers, list_searchable
 
 DEFAULT_SPACE_FILE = "default.yaml"  # package data of unimixer_plan.search_spaces
-SAMPLED_KNOBS = ("n_tokens", "heads", "rank", "bases", "depth", "ffn_ratio", "embed_dim")
 DEFAULT_EMBED_DIMS = (16,)  # a space file without embed_dim keeps the embedding width fixed
 D_MULTIPLE = 8  # d_model is a multiple of lcm(8, heads): SIMD-friendly and valid for every family
 

@@ -67,9 +67,11 @@ class TrainSettings:
     def __post_init__(self) -> None:
         if self.embedding_optimizer not in ("adam", "sparse_adam", "adagrad"):
             raise ConfigError("embedding_optimizer", self.embedding_optimizer, "allowed: adam, sparse_adam, adagrad")
-        for name in ("batch_size", "max_epochs", "val_subsample", "eval_batch_size"):
+        for name in ("batch_size", "max_epochs", "val_subsample", "eval_batch_size", "patience"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, getattr(self, name), "must be >= 1")
+        if self.warmup_steps < 0 or not 0 <= self.ema_decay < 1:
+            raise ConfigError("warmup_steps/ema_decay", (self.warmup_steps, self.ema_decay), "need >= 0 and [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,7 @@ def evaluate(
         optimisers = _Optimisers(model, settings, lr)
         order_generator = torch.Generator().manual_seed(seed)
         steps_per_epoch = math.ceil(rows / settings.batch_size)
-        warmup = min(settings.warmup_steps, steps_per_epoch)
+        warmup = max(1, min(settings.warmup_steps, steps_per_epoch))  # 0 means no warm-up
         anneal_steps = max(1, round(settings.anneal_epochs * steps_per_epoch))
         epoch_factor = 1.0
         best_state: dict[str, torch.Tensor] | None = None
