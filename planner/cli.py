@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from unimixer_plan.data import DataSpec
     from unimixer_plan.plan import PlanOutcome
     from unimixer_plan.plan_config import PlanConfig
+    from unimixer_plan.run.trial_record import TrialRecord
 
 DEFAULT_SYNTHETIC_SAMPLES = 100_000
 
@@ -174,19 +175,20 @@ def plan(
                 verbose=verbose,
             )
         outcome = run_with_progress(plan_config, resume=resume is not None)
+    summary = outcome.summary
     if as_json:
-        typer.echo(json.dumps(outcome.summary))
-    elif not outcome.summary["interrupted"]:
-        print_summary(outcome.summary)
-    if outcome.summary["interrupted"]:
+        typer.echo(json.dumps(summary.to_dict()))
+    elif not summary.interrupted:
+        print_summary(summary)
+    if summary.interrupted:
         typer.echo(
-            f"Interrupted after {outcome.summary['trials']} of {outcome.summary['planned_trials']} trials; "
+            f"Interrupted after {summary.trials} of {summary.planned_trials} trials; "
             "nothing finished is lost. "
             f"Continue with: unimixer-plan --resume {plan_config.out}",
             err=True,
         )
         raise typer.Exit(130)
-    if outcome.summary["chosen"] is None:
+    if summary.chosen is None:
         raise typer.Exit(1)
 
 
@@ -213,9 +215,9 @@ def run_with_progress(plan_config: PlanConfig, resume: bool) -> PlanOutcome:
     with progress_bar("trials", 0, lazy=True) as open_bar:
         state["open"] = open_bar
 
-        def on_row(row: dict) -> None:
+        def on_row(record: TrialRecord) -> None:
             state["done"] += 1
-            rung = row.get("rung", 0)
+            rung = record.rung
             state["per_rung"][rung] = state["per_rung"].get(rung, 0) + 1
             label = f"rung {rung}: {state['per_rung'][rung]} done" if rung else "trials"
             state["bar"](state["done"], label)

@@ -23,16 +23,18 @@ from unimixer_plan.errors import PlanError
 from unimixer_plan.mixers import ModelConfig, analytic_cost, build_model, save_config
 from unimixer_plan.profiling import example_inputs
 from unimixer_plan.run.folder import RunFolder
-from unimixer_plan.run.records import export_metadata, row_config
+from unimixer_plan.run.records import export_metadata
+from unimixer_plan.run.summary import Certificate, Chosen
+from unimixer_plan.run.trial_record import TrialRecord
 
 FORMATS = ("yaml", "json", "torchscript", "onnx")
 
 
-def select_trial(folder: RunFolder, trial_id: int) -> dict[str, Any]:
+def select_trial(folder: RunFolder, trial_id: int) -> TrialRecord:
     rows = folder.load_trials()
-    matches = [r for r in rows if r["trial_id"] == trial_id]
-    if not matches or matches[0]["family"] in (None, ""):
-        known = sorted(r["trial_id"] for r in rows if r["family"])
+    matches = [r for r in rows if r.trial_id == trial_id]
+    if not matches or not matches[0].family:
+        known = sorted(r.trial_id for r in rows if r.family)
         raise PlanError(f"--trial {trial_id}: no such trial with a model in {folder.trials_file}; known: {known}")
     return matches[0]
 
@@ -43,24 +45,19 @@ def selected_config(folder: RunFolder, trial_id: int | None) -> tuple[ModelConfi
     plan = folder.load_plan()
     data = load_data(plan.data, train_rows=16)  # the schema only: cardinalities come from the data
     if trial_id is None:
-        chosen = folder.load_summary().get("chosen")
+        chosen = folder.load_summary().chosen
         if chosen is None:
             raise PlanError(f"{folder.path}: the plan chose no configuration; pass --trial ID")
-        return ModelConfig.from_dict(chosen["model"]), export_metadata(plan, data, chosen)
-    row = select_trial(folder, trial_id)
-    config = row_config(row, data.schema)
-    measured = {
-        "val_logloss": row["val_logloss"],
-        "val_auc": row["val_auc"],
-        "fidelity": row["fidelity"],
-        "epochs": row["epochs"],
-        "best_epoch": row["best_epoch"],
-        "model": config.to_dict(),
-        "flops_fvcore": analytic_cost(config).flops,
-        "params_dense": row["params_dense"],
-        "latency_ms": row["latency_ms"],
-    }
-    return config, {"trial_id": trial_id, **export_metadata(plan, data, measured)}
+        return chosen.model, export_metadata(plan, data, chosen)
+    record = select_trial(folder, trial_id)
+    config = record.model_config(data.schema)
+    # The trial's own recorded costs (FLOPs by the analytic count fvcore matches), not certified again.
+    costs = Certificate(
+        flops_fvcore=analytic_cost(config).flops, params_dense=record.params_dense, latency_ms=record.latency_ms
+    )
+    margins = plan.budget.margins(costs.flops_fvcore, record.params_dense, record.latency_ms)
+    chosen = Chosen.of_trial(record, config, costs, margins)
+    return config, {"trial_id": trial_id, **export_metadata(plan, data, chosen)}
 
 
 def export(run_dir: str | Path, fmt: str, out: str | Path, trial_id: int | None = None) -> Path:

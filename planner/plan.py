@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -16,8 +15,10 @@ from unimixer_plan.data import CTRData, load_data
 from unimixer_plan.mixers import ModelConfig, PlanError, analytic_cost, build_model, save_config
 from unimixer_plan.plan_config import PlanConfig
 from unimixer_plan.profiling import measure_flops, measure_latency_ms, resolve_device
-from unimixer_plan.run.folder import KNOB_COLUMNS, RunFolder
-from unimixer_plan.run.records import export_metadata, row_config
+from unimixer_plan.run.folder import RunFolder
+from unimixer_plan.run.records import export_metadata
+from unimixer_plan.run.summary import BaselineScore, Certificate, Chosen, HeldOut, PlanSummary
+from unimixer_plan.run.trial_record import ScaledTarget, TrialRecord
 from unimixer_plan.run.versions import package_versions
 from unimixer_plan.scaling.ladder import (
     LADDER_MIN_COST_LEVEL,
@@ -30,7 +31,7 @@ from unimixer_plan.scaling.ladder import (
 from unimixer_plan.search.pareto import non_dominated
 from unimixer_plan.search.rungs import Rung, SearchRunner
 from unimixer_plan.search_spaces import FamilySpace, load_spaces, smallest_config
-from unimixer_plan.training.baselines import fm_verdict, gains_over_baselines, train_baselines
+from unimixer_plan.training.baselines import BaselineResult, fm_verdict, gains_over_baselines, train_baselines
 
 # Without a FLOPs budget, direct search stops at this size (it must train on this machine).
 DIRECT_SEARCH_MAX_FLOPS = 1e8
@@ -39,8 +40,8 @@ DIRECT_SEARCH_MAX_FLOPS = 1e8
 @dataclass(frozen=True)
 class PlanOutcome:
     folder: RunFolder
-    trials: list[dict[str, Any]]
-    summary: dict[str, Any]  # also written to summary.json; summary["chosen"] is the chosen config
+    trials: list[TrialRecord]
+    summary: PlanSummary  # also written to summary.json; summary.chosen is the chosen config
 
 
 def default_run_dir(base: str = "runs") -> str:
@@ -84,23 +85,23 @@ def check_budgets_reachable(plan: PlanConfig, spaces: dict[str, FamilySpace], sc
             )
 
 
-def full_fidelity_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def full_fidelity_rows(rows: list[TrialRecord]) -> list[TrialRecord]:
     """Trials trained to early stopping (or the epoch cap) on all their data: status ok."""
-    return [r for r in rows if r["status"] == "ok" and math.isfinite(r["val_logloss"])]
+    return [r for r in rows if r.is_complete]
 
 
-def pareto_rows(rows: list[dict[str, Any]], plan: PlanConfig) -> list[dict[str, Any]]:
+def pareto_rows(rows: list[TrialRecord], plan: PlanConfig) -> list[TrialRecord]:
     """Non-dominated full-fidelity completed trials, one per architecture."""
     candidates = full_fidelity_rows(rows)
     if not candidates:
         return []
     columns = [c for c, _ in plan.objectives]
-    points = np.array([[float(r[c]) if r[c] is not None else math.nan for c in columns] for r in candidates])
+    points = np.array([[r.number(c) for c in columns] for r in candidates])
     mask = non_dominated(points, [d for _, d in plan.objectives])
-    return sorted((r for r, keep in zip(candidates, mask, strict=True) if keep), key=lambda r: r["flops"])
+    return sorted((r for r, keep in zip(candidates, mask, strict=True) if keep), key=lambda r: r.flops)
 
 
-def certify(config: ModelConfig, plan: PlanConfig) -> dict[str, Any]:
+def certify(config: ModelConfig, plan: PlanConfig) -> Certificate:
     """fvcore FLOPs (must equal the analytic count) and latency measured on the budget's device."""
     torch.manual_seed(plan.seed)
     model = build_model(config)
@@ -115,17 +116,17 @@ def certify(config: ModelConfig, plan: PlanConfig) -> dict[str, Any]:
         warmup=1 if big else 3,
     )
     cost = analytic_cost(config)
-    return {
-        "flops_fvcore": flops,
-        "flops_analytic": cost.flops,
-        "step_flops": step_flops,
-        "params_dense": cost.params_dense,
-        "params_embedding": cost.params_embedding,
-        "latency_ms": latency,
-        "batch_size": plan.budget.batch_size,
-        "device": plan.budget.device,
-        "train_flops_per_batch": cost.train_flops_per_batch(plan.budget.batch_size),
-    }
+    return Certificate(
+        flops_fvcore=flops,
+        flops_analytic=cost.flops,
+        step_flops=step_flops,
+        params_dense=cost.params_dense,
+        params_embedding=cost.params_embedding,
+        latency_ms=latency,
+        batch_size=plan.budget.batch_size,
+        device=plan.budget.device,
+        train_flops_per_batch=cost.train_flops_per_batch(plan.budget.batch_size),
+    )
 
 
 def run_plan(
@@ -156,13 +157,12 @@ def run_plan(
         folder.create(plan, package_versions())
     baselines = folder.load_baselines()
     if baselines is None:  # trained once per plan, before the search; kept on resume
-        results = train_baselines(data, plan.fidelity, plan.seed, plan.train, plan.embed_dim)
-        baselines = {name: result.to_dict() for name, result in results.items()}
-        folder.baselines_file.write_text(json.dumps(baselines, indent=2) + "\n")
+        baselines = train_baselines(data, plan.fidelity, plan.seed, plan.train, plan.embed_dim)
+        folder.write_baselines(baselines)
     done = folder.load_trials()
     if on_start is not None:
         on_start(data, len(done), sum(r.trials for r in rungs), rungs)
-    pending = [(r, r.trials - sum(study_of(row, rungs) == r.study_name for row in done)) for r in rungs]
+    pending = [(r, r.trials - sum(study_of(record, rungs) == r.study_name for record in done)) for r in rungs]
     interrupted = False
     if any(missing > 0 for _, missing in pending):
         attempt = len(list((folder.path / "ray").glob("*"))) if (folder.path / "ray").is_dir() else 0
@@ -173,51 +173,55 @@ def run_plan(
                     continue
                 left = None if deadline is None else max(1.0, (deadline - time.monotonic()) / (len(pending) - position))
                 rung = replace(rung, trials=missing, time_budget_s=left)
-                recorded = search.run_rung(plan, folder, data, spaces, rung, attempt, on_row or (lambda row: None))
+                recorded = search.run_rung(plan, folder, data, spaces, rung, attempt, on_row or (lambda record: None))
                 if recorded < missing and left is None:  # Ctrl-C: Tune stopped this rung; stop the plan
                     interrupted = True
                     break
     if interrupted and len(rungs) > 1:
         # No scale-up from a partial ladder; --resume finishes it.
         rows = folder.load_trials()
-        outcome = PlanOutcome(folder, rows, base_summary(plan, folder, data, rows, 0) | {"mode": "ladder"})
+        outcome = PlanOutcome(folder, rows, replace(base_summary(plan, folder, data, rows, 0), mode="ladder"))
     elif len(rungs) == 1:
         outcome = finish_plan(plan, folder, data, schema)
     else:
         outcome = finish_ladder(plan, folder, data, schema, spaces, rungs)
-    add_baselines(outcome.summary, baselines)
     planned = sum(r.trials for r in rungs)
-    # A time budget ends searches on purpose; fewer rows without one means the run was interrupted.
-    outcome.summary["planned_trials"] = planned
-    outcome.summary["interrupted"] = interrupted or (plan.time_budget_min is None and len(outcome.trials) < planned)
-    folder.summary_file.write_text(json.dumps(outcome.summary, indent=2) + "\n")
-    if not outcome.summary["interrupted"]:
+    summary = replace(
+        add_baselines(outcome.summary, baselines),
+        planned_trials=planned,
+        # A time budget ends searches on purpose; fewer rows without one means the run was interrupted.
+        interrupted=interrupted or (plan.time_budget_min is None and len(outcome.trials) < planned),
+    )
+    outcome = replace(outcome, summary=summary)
+    folder.write_summary(summary)
+    if not summary.interrupted:
         from unimixer_plan.reports import write_report
 
         write_report(folder.path)
     return outcome
 
 
-def add_baselines(summary: dict[str, Any], baselines: dict[str, Any]) -> None:
+def add_baselines(summary: PlanSummary, baselines: dict[str, BaselineResult]) -> PlanSummary:
     """The lr/fm floor in the summary, the chosen model's gain over it, and a warning when a
     model far costlier than FM does not beat it."""
-    summary["baselines"] = {
-        name: {k: b[k] for k in ("val_logloss", "val_auc", "flops", "status")} for name, b in baselines.items()
-    }
-    chosen = summary.get("chosen")
-    summary["warnings"] = []
+    scores = {name: BaselineScore.of(result) for name, result in baselines.items()}
+    chosen = summary.chosen
     if chosen is None:
-        return
-    chosen["gain_over_baselines"] = gains_over_baselines(chosen["val_logloss"], chosen.get("val_auc"), baselines)
-    verdict = fm_verdict(chosen["val_logloss"], chosen["flops_fvcore"], baselines)
-    if verdict:
-        summary["warnings"].append(verdict)
+        return replace(summary, baselines=scores, warnings=())
+    gains = gains_over_baselines(chosen.val_logloss, chosen.val_auc, baselines)
+    verdict = fm_verdict(chosen.val_logloss, chosen.certificate.flops_fvcore, baselines)
+    return replace(
+        summary,
+        chosen=replace(chosen, gain_over_baselines=gains),
+        baselines=scores,
+        warnings=(verdict,) if verdict else (),
+    )
 
 
-def study_of(row: dict[str, Any], rungs: list[Rung]) -> str:
-    """The study a trials.csv row belongs to (a rung, or a rung and family on a ladder)."""
+def study_of(record: TrialRecord, rungs: list[Rung]) -> str:
+    """The study a trial belongs to (a rung, or a rung and family on a ladder)."""
     for rung in rungs:
-        if rung.index == row["rung"] and (not rung.families or row["family"] in rung.families):
+        if rung.index == record.rung and (not rung.families or record.family in rung.families):
             return rung.study_name
     return ""
 
@@ -263,16 +267,12 @@ def finish_ladder(
     # Rank by the pessimistic end of the 90 % interval: a point prediction from a few noisy proxies
     # rewards the most optimistic extrapolation (winner's curse); the upper bound rewards evidence.
     chosen = min(candidates, key=lambda a: (a.interval[1], a.predicted_logloss)) if candidates else None
-    target_rows = [target_row(a) for a in candidates]
-    if target_rows:
-        points = np.array([[r["val_logloss"], r["flops"]] for r in target_rows])
+    targets = [target_row(a) for a in candidates]
+    if targets:
+        points = np.array([[t.val_logloss, t.flops] for t in targets])
         keep = non_dominated(points, ["min", "min"])
-        target_rows = [r for r, k in zip(target_rows, keep, strict=True) if k]
-    folder.write_rows(
-        folder.pareto_file,
-        [{**r, "scale": "proxy", "predicted": ""} for r in proxy_front] + target_rows,
-        extra_columns=("scale", "predicted"),
-    )
+        targets = [t for t, k in zip(targets, keep, strict=True) if k]
+    folder.write_pareto(proxy_front, targets)
     scaling = {
         "target": plan.to_dict()["budget"],
         "rungs": [{"rung": index, "flops_budget": flops} for index, flops in ladder],
@@ -282,84 +282,73 @@ def finish_ladder(
         "choice_rule": "lowest upper bound of the 90% interval of predicted logloss at the target",
     }
     folder.scaling_file.write_text(json.dumps(scaling, indent=2) + "\n")
-    summary = base_summary(plan, folder, data, rows, len(proxy_front))
-    summary["mode"] = "ladder"
-    summary["rungs"] = scaling["rungs"]
-    summary["held_out"] = {a.family: a.held_out for a in analyses if a.held_out}
+    summary = replace(
+        base_summary(plan, folder, data, rows, len(proxy_front)),
+        mode="ladder",
+        rungs=scaling["rungs"],
+        held_out={a.family: HeldOut.from_dict(a.held_out) for a in analyses if a.held_out},
+    )
     if chosen is not None:
         config = chosen.target_config
         measured = certify(config, plan)
-        summary["chosen"] = {
-            "trial_id": None,
-            "model": config.to_dict(),
-            "predicted": True,
-            "val_logloss": chosen.predicted_logloss,
-            "val_logloss_interval": list(chosen.interval),
-            "val_auc": None,
-            "fidelity": plan.fidelity,
-            "held_out": chosen.held_out,
-            "fit": chosen.fit.to_dict(),
-            "proxy_points": chosen.points,
-            **measured,
-            "margins": plan.budget.margins(measured["flops_fvcore"], measured["params_dense"], measured["latency_ms"]),
-        }
-        save_config(config, folder.chosen_file, extra=export_metadata(plan, data, summary["chosen"]))
+        choice = Chosen(
+            trial_id=None,
+            model=config,
+            predicted=True,
+            val_logloss=chosen.predicted_logloss,
+            val_logloss_interval=chosen.interval,
+            val_auc=None,
+            fidelity=plan.fidelity,
+            held_out=HeldOut.from_dict(chosen.held_out) if chosen.held_out else None,
+            fit=chosen.fit.to_dict(),
+            proxy_points=chosen.points,
+            certificate=measured,
+            margins=plan.budget.margins(measured.flops_fvcore, measured.params_dense, measured.latency_ms),
+        )
+        summary = replace(summary, chosen=choice)
+        save_config(config, folder.chosen_file, extra=export_metadata(plan, data, choice))
     return PlanOutcome(folder, rows, summary)
 
 
-def target_row(analysis: FamilyScaling) -> dict[str, Any]:
-    config = analysis.target_config
-    return {
-        "family": config.family,
-        **{k: getattr(config, k) for k in KNOB_COLUMNS},
-        "status": "ok",
-        "val_logloss": analysis.predicted_logloss,
-        "flops": analysis.target_flops,
-        "params_dense": analysis.target_params,
-        "latency_ms": analysis.target_latency_ms,
-        "scale": "target",
-        "predicted": "val_logloss",
-    }
+def target_row(analysis: FamilyScaling) -> ScaledTarget:
+    return ScaledTarget(
+        model=analysis.target_config,
+        val_logloss=analysis.predicted_logloss,
+        flops=analysis.target_flops,
+        params_dense=analysis.target_params,
+        latency_ms=analysis.target_latency_ms,
+    )
 
 
-def base_summary(plan: PlanConfig, folder: RunFolder, data: CTRData, rows: list, pareto_size: int) -> dict[str, Any]:
-    return {
-        "run_dir": str(folder.path),
-        "mode": "direct",
-        "data": data.description,
-        "synthetic": data.synthetic,
-        "trials": len(rows),
-        "trials_by_status": {s: sum(r["status"] == s for r in rows) for s in ("ok", "stopped", "failed", "infeasible")},
-        "pareto_size": pareto_size,
-        "interrupted": False,
-        "budget": plan.to_dict()["budget"],
-        "chosen": None,
-    }
+def base_summary(
+    plan: PlanConfig, folder: RunFolder, data: CTRData, rows: list[TrialRecord], pareto_size: int
+) -> PlanSummary:
+    return PlanSummary(
+        run_dir=str(folder.path),
+        mode="direct",
+        data=data.description,
+        synthetic=data.synthetic,
+        trials=len(rows),
+        trials_by_status=PlanSummary.count_by_status(rows),
+        pareto_size=pareto_size,
+        interrupted=False,
+        budget=plan.budget,
+        chosen=None,
+    )
 
 
 def finish_plan(plan: PlanConfig, folder: RunFolder, data: CTRData, schema: dict[str, Any]) -> PlanOutcome:
     rows = folder.load_trials()
     pareto = pareto_rows(rows, plan)
-    folder.write_rows(folder.pareto_file, pareto)
-    fitting = [
-        r for r in full_fidelity_rows(rows) if plan.budget.admits(r["flops"], r["params_dense"], r["latency_ms"])
-    ]
-    chosen = min(fitting, key=lambda r: (r["val_logloss"], r["flops"])) if fitting else None
+    folder.write_pareto(pareto)
+    fitting = [r for r in full_fidelity_rows(rows) if plan.budget.admits(r.flops, r.params_dense, r.latency_ms)]
+    chosen = min(fitting, key=lambda r: (r.val_logloss, r.flops)) if fitting else None
     summary = base_summary(plan, folder, data, rows, len(pareto))
     if chosen is not None:
-        config = row_config(chosen, schema)
+        config = chosen.model_config(schema)
         measured = certify(config, plan)
-        summary["chosen"] = {
-            "trial_id": chosen["trial_id"],
-            "model": config.to_dict(),
-            "predicted": False,
-            "val_logloss": chosen["val_logloss"],
-            "val_auc": chosen["val_auc"],
-            "fidelity": chosen["fidelity"],
-            "epochs": chosen["epochs"],
-            "best_epoch": chosen["best_epoch"],
-            **measured,
-            "margins": plan.budget.margins(measured["flops_fvcore"], measured["params_dense"], measured["latency_ms"]),
-        }
-        save_config(config, folder.chosen_file, extra=export_metadata(plan, data, summary["chosen"]))
+        margins = plan.budget.margins(measured.flops_fvcore, measured.params_dense, measured.latency_ms)
+        choice = Chosen.of_trial(chosen, config, measured, margins)
+        summary = replace(summary, chosen=choice)
+        save_config(config, folder.chosen_file, extra=export_metadata(plan, data, choice))
     return PlanOutcome(folder, rows, summary)

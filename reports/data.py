@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 from unimixer_plan.plan_config import PlanConfig
-from unimixer_plan.run.folder import KNOB_COLUMNS, RunFolder
+from unimixer_plan.run.folder import RunFolder
+from unimixer_plan.run.summary import Chosen, PlanSummary
+from unimixer_plan.run.trial_record import TrialStatus
 from unimixer_plan.scaling.fits import PowerLawFit, bootstrap_band
 from unimixer_plan.search.pareto import hypervolume
 
@@ -24,7 +26,7 @@ class TrialPoint:
     trial_id: int
     rung: int
     family: str
-    status: str
+    status: TrialStatus
     fidelity: int  # distinct training samples
     epochs: int
     full_fidelity: bool  # trained to early stopping or the epoch cap
@@ -65,10 +67,10 @@ class ReportData:
     run_dir: str
     plan: dict[str, Any]
     versions: dict[str, str]
-    summary: dict[str, Any]
+    summary: PlanSummary
     objectives: tuple[tuple[str, str], ...]
     trials: list[TrialPoint]
-    chosen: dict[str, Any] | None
+    chosen: Chosen | None
     scaling: list[ScalingCurve] = field(default_factory=list)
     history: list[HistoryPoint] = field(default_factory=list)
     importances: dict[str, float] | None = None
@@ -76,10 +78,6 @@ class ReportData:
     @property
     def budget(self) -> dict[str, Any]:
         return self.plan["budget"]
-
-
-def _finite(value: Any) -> float:
-    return float(value) if value is not None and not (isinstance(value, float) and math.isnan(value)) else math.nan
 
 
 def load_report_data(run_dir: str | Path) -> ReportData:
@@ -91,23 +89,23 @@ def load_report_data(run_dir: str | Path) -> ReportData:
     front_ids = _front_ids(folder)
     trials = [
         TrialPoint(
-            trial_id=r["trial_id"],
-            rung=r["rung"] or 0,
-            family=r["family"],
-            status=r["status"],
-            fidelity=r["fidelity"] or 0,
-            epochs=r["epochs"] or 0,
-            full_fidelity=r["status"] == "ok",
-            val_logloss=_finite(r["val_logloss"]),
-            val_auc=_finite(r["val_auc"]),
-            flops=_finite(r["flops"]),
-            params_dense=_finite(r["params_dense"]),
-            latency_ms=_finite(r["latency_ms"]),
-            knobs={k: r[k] for k in KNOB_COLUMNS},
-            on_front=r["trial_id"] in front_ids,
+            trial_id=r.trial_id,
+            rung=r.rung,
+            family=r.family,
+            status=r.status,
+            fidelity=r.fidelity or 0,
+            epochs=r.epochs or 0,
+            full_fidelity=r.status is TrialStatus.OK,
+            val_logloss=r.val_logloss,
+            val_auc=r.val_auc,
+            flops=r.number("flops"),
+            params_dense=r.number("params_dense"),
+            latency_ms=r.latency_ms,
+            knobs=r.knobs,
+            on_front=r.trial_id in front_ids,
         )
         for r in rows
-        if r["family"]
+        if r.family
     ]
     return ReportData(
         run_dir=str(folder.path),
@@ -116,7 +114,7 @@ def load_report_data(run_dir: str | Path) -> ReportData:
         summary=summary,
         objectives=plan.objectives,
         trials=trials,
-        chosen=summary.get("chosen"),
+        chosen=summary.chosen,
         scaling=_scaling_curves(folder, plan),
         history=_history(trials, plan),
         importances=_importances(folder, summary),
@@ -183,7 +181,7 @@ def _history(trials: list[TrialPoint], plan: PlanConfig) -> list[HistoryPoint]:
     return history
 
 
-def _importances(folder: RunFolder, summary: dict[str, Any]) -> dict[str, float] | None:
+def _importances(folder: RunFolder, summary: PlanSummary) -> dict[str, float] | None:
     """Optuna's parameter importances for validation logloss (the direct search's study, or the
     largest study of a ladder); None when too few trials finished."""
     import optuna

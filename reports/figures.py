@@ -64,34 +64,34 @@ def pareto_figure(data: ReportData) -> go.Figure:
         )
     chosen = data.chosen
     if chosen:
-        label = "chosen (predicted)" if chosen.get("predicted") else "chosen"
+        label = "chosen (predicted)" if chosen.predicted else "chosen"
         error = None
-        if chosen.get("val_logloss_interval"):
-            low, high = chosen["val_logloss_interval"]
+        if chosen.val_logloss_interval:
+            low, high = chosen.val_logloss_interval
             error = {
                 "type": "data",
                 "symmetric": False,
-                "array": [high - chosen["val_logloss"]],
-                "arrayminus": [chosen["val_logloss"] - low],
+                "array": [high - chosen.val_logloss],
+                "arrayminus": [chosen.val_logloss - low],
             }
         fig.add_trace(
             go.Scatter(
-                x=[chosen["flops_fvcore"]],
-                y=[chosen["val_logloss"]],
+                x=[chosen.certificate.flops_fvcore],
+                y=[chosen.val_logloss],
                 mode="markers",
                 name=label,
                 error_y=error,
                 marker={"symbol": "star", "size": 18, "color": "gold", "line": {"color": "black", "width": 1}},
-                hovertext=[json.dumps(chosen["model"] | {"val_logloss": chosen["val_logloss"]}, default=str)],
+                hovertext=[json.dumps(chosen.model.to_dict() | {"val_logloss": chosen.val_logloss}, default=str)],
                 hoverinfo="text",
             )
         )
-    for name, base in data.summary.get("baselines", {}).items():
-        if base["status"] == "ok":  # the floor to beat, trained on the same rows by the same trainer
+    for name, base in (data.summary.baselines or {}).items():
+        if base.status == "ok":  # the floor to beat, trained on the same rows by the same trainer
             fig.add_trace(
                 go.Scatter(
-                    x=[max(base["flops"], 1)],
-                    y=[base["val_logloss"]],
+                    x=[max(base.flops, 1)],
+                    y=[base.val_logloss],
                     mode="markers+text",
                     name=f"{name} (baseline)",
                     text=[name],
@@ -267,8 +267,8 @@ def latency_figure(data: ReportData) -> go.Figure | None:
     if chosen:
         fig.add_trace(
             go.Scatter(
-                x=[chosen["flops_fvcore"]],
-                y=[chosen["latency_ms"]],
+                x=[chosen.certificate.flops_fvcore],
+                y=[chosen.certificate.latency_ms],
                 mode="markers",
                 name="chosen (certified)",
                 marker={"symbol": "star", "size": 16, "color": "gold"},
@@ -305,31 +305,34 @@ def chosen_table(data: ReportData) -> go.Figure:
     rows: list[tuple[str, str]] = []
     chosen = data.chosen
     if chosen:
-        kind = "predicted by the scaling fit" if chosen.get("predicted") else "measured"
-        rows += [("family", chosen["model"]["family"])]
-        rows += [(k, str(chosen["model"][k])) for k in KNOBS if chosen["model"][k] is not None]
-        quality = f"{chosen['val_logloss']:.4f} ({kind})"
-        if chosen.get("val_logloss_interval"):
-            low, high = chosen["val_logloss_interval"]
+        kind = "predicted by the scaling fit" if chosen.predicted else "measured"
+        model = chosen.model
+        rows += [("family", model.family)]
+        rows += [(k, str(getattr(model, k))) for k in KNOBS if getattr(model, k) is not None]
+        quality = f"{chosen.val_logloss:.4f} ({kind})"
+        if chosen.val_logloss_interval:
+            low, high = chosen.val_logloss_interval
             quality += f", 90% interval [{low:.4f}, {high:.4f}]"
         rows.append(("val logloss", quality))
         budget = data.budget
+        certificate = chosen.certificate
         for name, key, value, limit in (
-            ("FLOPs / sample (fvcore)", "flops", chosen["flops_fvcore"], budget["flops"]),
-            ("dense params", "params", chosen["params_dense"], budget["params"]),
-            ("latency (ms)", "latency_ms", chosen["latency_ms"], budget["latency_ms"]),
+            ("FLOPs / sample (fvcore)", "flops", certificate.flops_fvcore, budget["flops"]),
+            ("dense params", "params", certificate.params_dense, budget["params"]),
+            ("latency (ms)", "latency_ms", certificate.latency_ms, budget["latency_ms"]),
         ):
-            margin = f" of {limit:,.4g} budget, margin {chosen['margins'][key]:+.1%}" if limit else ""
+            margin = f" of {limit:,.4g} budget, margin {chosen.margins[key]:+.1%}" if limit else ""
             rows.append((name, f"{value:,.4g}{margin}"))
-    for name, base in data.summary.get("baselines", {}).items():
-        gain = (chosen or {}).get("gain_over_baselines", {}).get(name)
-        against = f"; chosen {gain['logloss']:+.4f} logloss better" if gain else ""
-        rows.append((f"baseline {name}", f"val logloss {base['val_logloss']:.4f}, AUC {base['val_auc']:.4f}{against}"))
-    rows += [(f"warning {i + 1}", w) for i, w in enumerate(data.summary.get("warnings", []))]
+    gains = (chosen.gain_over_baselines if chosen else None) or {}
+    for name, base in (data.summary.baselines or {}).items():
+        gain = gains.get(name)
+        against = f"; chosen {gain.logloss:+.4f} logloss better" if gain else ""
+        rows.append((f"baseline {name}", f"val logloss {base.val_logloss:.4f}, AUC {base.val_auc:.4f}{against}"))
+    rows += [(f"warning {i + 1}", w) for i, w in enumerate(data.summary.warnings or ())]
     data_spec = data.plan["data"]
     rows += [
-        ("dataset", data.summary["data"]),
-        ("synthetic", "yes" if data.summary["synthetic"] else "no (real data: " + str(data_spec["path"]) + ")"),
+        ("dataset", data.summary.data),
+        ("synthetic", "yes" if data.summary.synthetic else "no (real data: " + str(data_spec["path"]) + ")"),
         ("budgets", ", ".join(f"{k}={v}" for k, v in data.budget.items() if v is not None)),
         ("seed", str(data.plan["seed"])),
         ("fidelity", f"{data.plan['fidelity']:,} distinct training samples per trial, to early stopping"),

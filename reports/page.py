@@ -32,8 +32,8 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         "No configuration was chosen."
         if chosen is None
         else (
-            f"Chosen: {html.escape(chosen['model']['family'])} at {chosen['flops_fvcore']:,} FLOPs/sample, "
-            f"validation logloss {chosen['val_logloss']:.4f}" + (" (predicted)" if chosen.get("predicted") else "")
+            f"Chosen: {html.escape(chosen.model.family)} at {chosen.certificate.flops_fvcore:,} FLOPs/sample, "
+            f"validation logloss {chosen.val_logloss:.4f}" + (" (predicted)" if chosen.predicted else "")
         )
     )
     page = f"""<!DOCTYPE html>
@@ -41,8 +41,8 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
 <style>body{{font-family:sans-serif;max-width:1100px;margin:auto}} section{{margin:2em 0}}</style>
 <script type="text/javascript">{get_plotlyjs()}</script></head>
 <body><h1>unimixer-plan report</h1>
-<p>{headline}. Run folder: <code>{html.escape(data.run_dir)}</code>; data: {html.escape(data.summary["data"])};
-{data.summary["trials"]} trials. FLOPs are forward operations per sample, 2 per multiply-add.</p>
+<p>{headline}. Run folder: <code>{html.escape(data.run_dir)}</code>; data: {html.escape(data.summary.data)};
+{data.summary.trials} trials. FLOPs are forward operations per sample, 2 per multiply-add.</p>
 {"".join(sections)}
 </body></html>
 """

@@ -2,7 +2,7 @@
 
 Each trial of a rung comes from a script, ``script(rung, k) -> Scripted``: the family, its shape knobs
 and a cost level; the fake solves d_model with the real cost model (as the cost-aware space does) and
-appends a trials.csv row with the scripted quality, fidelity and status, exactly as the Ray driver's
+appends a trial record with the scripted quality, fidelity and status, exactly as the Ray driver's
 recorder would. The plan's own logic (ladder, resume, interruption, Pareto set, choice, scale-up)
 then runs for real on those rows.
 """
@@ -14,11 +14,12 @@ import math
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any
 
 from unimixer_plan.data import load_data
 from unimixer_plan.mixers import analytic_cost
-from unimixer_plan.run.folder import KNOB_COLUMNS, RunFolder
+from unimixer_plan.run.folder import RunFolder
+from unimixer_plan.run.summary import Certificate
+from unimixer_plan.run.trial_record import KNOB_COLUMNS, TrialRecord, TrialStatus
 from unimixer_plan.search.rungs import Rung, SearchRunner, check_ray_address
 from unimixer_plan.search_spaces import Limits, solve_width
 from unimixer_plan.search_spaces.cost_aware import family_knobs, narrowest_config, repair
@@ -30,7 +31,7 @@ class Scripted:
     knobs: dict[str, int]  # every knob of the family's space except d_model (shrunk if the rung needs it)
     level: float  # share of the rung's FLOPs ceiling the width is solved for
     loss: float | Callable[[int], float]  # validation logloss, or a function of the trial's FLOPs
-    status: str = "ok"
+    status: TrialStatus = TrialStatus.OK
     fidelity_share: float = 1.0  # 1/3 with status "stopped": stopped at the second ASHA milestone
     latency_ms: float = math.nan
     within_params: bool = True  # False: the width ignores a params budget (a row the choice must refuse)
@@ -55,7 +56,7 @@ class ScriptedSearch:
         self.rungs_run.append(rung)
         schema = data.schema
         rows = folder.load_trials()
-        already = sum(r["rung"] == rung.index and (not rung.families or r["family"] in rung.families) for r in rows)
+        already = sum(r.rung == rung.index and (not rung.families or r.family in rung.families) for r in rows)
         recorded = 0
         for k in range(already, already + rung.trials):
             if self.interrupt_after is not None and self.recorded >= self.interrupt_after:
@@ -72,46 +73,47 @@ class ScriptedSearch:
             assert config is not None, (rung, step)
             cost = analytic_cost(config)
             loss = step.loss(cost.flops) if callable(step.loss) else step.loss
-            row = {
-                "trial_id": len(rows) + recorded,
-                "rung": rung.index,
-                "optuna_trial": k,
-                "family": config.family,
+            status = TrialStatus(step.status)
+            record = TrialRecord(
+                trial_id=len(rows) + recorded,
+                rung=rung.index,
+                optuna_trial=k,
+                family=config.family,
                 **{knob: getattr(config, knob) for knob in KNOB_COLUMNS},
-                "fidelity": plan.fidelity,  # distinct rows: a stopped trial saw them too, for fewer epochs
-                "epochs": max(1, round(6 * step.fidelity_share)),
-                "best_epoch": max(1, round(4 * step.fidelity_share)),
-                "status": step.status,
-                "val_logloss": None if step.status == "infeasible" else loss,
-                "val_auc": 0.7,
-                "flops": cost.flops,
-                "params_dense": cost.params_dense,
-                "latency_ms": step.latency_ms,
-                "wall_time_s": 0.01,
-                "error": "scripted failure" if step.status == "failed" else None,
-            }
-            folder.append_trial(row)
-            on_row(row)
+                fidelity=plan.fidelity,  # distinct rows: a stopped trial saw them too, for fewer epochs
+                epochs=max(1, round(6 * step.fidelity_share)),
+                best_epoch=max(1, round(4 * step.fidelity_share)),
+                status=status,
+                val_logloss=math.nan if status is TrialStatus.INFEASIBLE else loss,
+                val_auc=0.7,
+                flops=cost.flops,
+                params_dense=cost.params_dense,
+                latency_ms=step.latency_ms,
+                wall_time_s=0.01,
+                error="scripted failure" if status is TrialStatus.FAILED else None,
+            )
+            folder.append_trial(record)
+            on_row(record)
             recorded += 1
             self.recorded += 1
         return recorded
 
 
-def fast_certify(config, plan) -> dict[str, Any]:
+def fast_certify(config, plan) -> Certificate:
     """The plan's certify without fvcore and a latency benchmark: the analytic cost (equal to fvcore's
     by test_cost) and a fixed latency, so that choice tests run in milliseconds."""
     cost = analytic_cost(config)
-    return {
-        "flops_fvcore": cost.flops,
-        "flops_analytic": cost.flops,
-        "step_flops": 0,
-        "params_dense": cost.params_dense,
-        "params_embedding": cost.params_embedding,
-        "latency_ms": 0.5,
-        "batch_size": plan.budget.batch_size,
-        "device": plan.budget.device,
-        "train_flops_per_batch": cost.train_flops_per_batch(plan.budget.batch_size),
-    }
+    return Certificate(
+        flops_fvcore=cost.flops,
+        flops_analytic=cost.flops,
+        step_flops=0,
+        params_dense=cost.params_dense,
+        params_embedding=cost.params_embedding,
+        latency_ms=0.5,
+        batch_size=plan.budget.batch_size,
+        device=plan.budget.device,
+        train_flops_per_batch=cost.train_flops_per_batch(plan.budget.batch_size),
+    )
 
 
 @functools.cache

@@ -31,6 +31,7 @@ from unimixer_plan.mixers import analytic_cost, load_config
 from unimixer_plan.plan import run_plan
 from unimixer_plan.plan_config import Budget, PlanConfig
 from unimixer_plan.run.folder import RunFolder
+from unimixer_plan.run.trial_record import TrialRecord, TrialStatus
 from unimixer_plan.scaling.ladder import FILL_LOW
 from unimixer_plan.search.rungs import check_ray_address, ray_address_endpoint
 
@@ -83,10 +84,10 @@ def ladder_plan(tmp_path: Path, trials: int = 16, budget: Budget | None = None, 
 DIRECT_SCRIPT = [
     Scripted("unimixing_lite", LITE, 0.9, 0.50),
     Scripted("wukong", WUKONG, 0.3, 0.48),
-    Scripted("unimixing_lite", LITE, 0.5, 0.40, status="stopped", fidelity_share=1 / 3),
+    Scripted("unimixing_lite", LITE, 0.5, 0.40, status=TrialStatus.STOPPED, fidelity_share=1 / 3),
     Scripted("wukong", WUKONG, 0.9, 0.48),
-    Scripted("unimixing_lite", LITE, 0.2, 0.70, status="failed", fidelity_share=0.1),
-    Scripted("wukong", WUKONG, 0.4, 0.60, status="infeasible", fidelity_share=0),
+    Scripted("unimixing_lite", LITE, 0.2, 0.70, status=TrialStatus.FAILED, fidelity_share=0.1),
+    Scripted("wukong", WUKONG, 0.4, 0.60, status=TrialStatus.INFEASIBLE, fidelity_share=0),
     Scripted("unimixing_lite", LITE, 1.6, 0.45),
     Scripted("wukong", WUKONG, 0.1, 0.56),
 ]
@@ -96,10 +97,10 @@ def direct_script(rung, k):
     return DIRECT_SCRIPT[k]
 
 
-def brute_force_front(rows: list[dict], columns: list[str]) -> set[int]:
-    points = np.array([[float(r[c]) for c in columns] for r in rows])
+def brute_force_front(rows: list[TrialRecord], columns: list[str]) -> set[int]:
+    points = np.array([[r.number(c) for c in columns] for r in rows])
     return {
-        rows[i]["trial_id"]
+        rows[i].trial_id
         for i in range(len(rows))
         if not any(np.all(points[j] <= points[i]) and np.any(points[j] < points[i]) for j in range(len(rows)))
     }
@@ -111,39 +112,39 @@ def test_direct_plan_chooses_the_lowest_logloss_at_full_fidelity_within_budget(t
     outcome = run_plan(plan, search=search.runner)
     summary = outcome.summary
     assert [r.study_name for r in search.rungs_run] == ["plan"]
-    assert summary["mode"] == "direct" and not summary["interrupted"]
-    assert summary["trials"] == summary["planned_trials"] == len(DIRECT_SCRIPT)
-    assert summary["trials_by_status"] == {"ok": 5, "stopped": 1, "failed": 1, "infeasible": 1}
-    chosen = summary["chosen"]
-    assert chosen["trial_id"] == 1, chosen  # not 2 (stopped early), not 6 (over budget), not 3 (tie, costlier)
-    assert chosen["val_logloss"] == 0.48 and chosen["fidelity"] == plan.fidelity
-    assert chosen["flops_fvcore"] <= 3e5 and chosen["margins"]["flops"] >= 0
+    assert summary.mode == "direct" and not summary.interrupted
+    assert summary.trials == summary.planned_trials == len(DIRECT_SCRIPT)
+    assert summary.trials_by_status == {"ok": 5, "stopped": 1, "failed": 1, "infeasible": 1}
+    chosen = summary.chosen
+    assert chosen.trial_id == 1, chosen  # not 2 (stopped early), not 6 (over budget), not 3 (tie, costlier)
+    assert chosen.val_logloss == 0.48 and chosen.fidelity == plan.fidelity
+    assert chosen.certificate.flops_fvcore <= 3e5 and chosen.margins["flops"] >= 0
     rows = RunFolder(Path(plan.out)).load_trials()
     row = rows[1]
-    assert chosen["model"]["family"] == "wukong" and chosen["model"]["d_model"] == row["d_model"]
-    assert load_config(Path(plan.out) / "chosen.yaml").to_dict() == chosen["model"]
-    assert json.loads((Path(plan.out) / "summary.json").read_text()) == json.loads(json.dumps(summary))
+    assert chosen.model.family == "wukong" and chosen.model.d_model == row.d_model
+    assert load_config(Path(plan.out) / "chosen.yaml") == chosen.model
+    assert json.loads((Path(plan.out) / "summary.json").read_text()) == json.loads(json.dumps(summary.to_dict()))
 
 
 def test_direct_plan_pareto_set_is_the_brute_force_front_of_full_fidelity_rows(tmp_path, no_report_no_certify):
     plan = direct_plan(tmp_path, trials=len(DIRECT_SCRIPT))
     outcome = run_plan(plan, search=ScriptedSearch(direct_script).runner)
     folder = RunFolder(Path(plan.out))
-    full = [r for r in folder.load_trials() if r["status"] == "ok" and r["fidelity"] >= plan.fidelity]
+    full = [r for r in folder.load_trials() if r.status is TrialStatus.OK and r.fidelity >= plan.fidelity]
     expected = brute_force_front(full, [c for c, _ in plan.objectives])
     with folder.pareto_file.open() as handle:
         front = [int(r["trial_id"]) for r in csv.DictReader(handle)]
-    assert set(front) == expected and len(front) == len(expected) == outcome.summary["pareto_size"]
+    assert set(front) == expected and len(front) == len(expected) == outcome.summary.pareto_size
     assert 2 not in front  # a stopped trial's partial logloss never enters the front
-    by_id = {r["trial_id"]: r for r in full}
-    assert [by_id[i]["flops"] for i in front] == sorted(by_id[i]["flops"] for i in front)  # ordered by FLOPs
+    by_id = {r.trial_id: r for r in full}
+    assert [by_id[i].flops for i in front] == sorted(by_id[i].flops for i in front)  # ordered by FLOPs
     assert expected == {1, 6, 7}, expected  # the scripted landscape's front (6 is over budget but non-dominated)
 
 
 def test_direct_plan_ties_on_logloss_go_to_the_cheaper_model(tmp_path, no_report_no_certify):
     script = [Scripted("wukong", WUKONG, 0.9, 0.5), Scripted("wukong", WUKONG, 0.2, 0.5)]
     outcome = run_plan(direct_plan(tmp_path, trials=2), search=ScriptedSearch(lambda r, k: script[k]).runner)
-    assert outcome.summary["chosen"]["trial_id"] == 1
+    assert outcome.summary.chosen.trial_id == 1
 
 
 def test_a_latency_budget_binds_the_choice(tmp_path, monkeypatch, no_report_no_certify):
@@ -156,21 +157,21 @@ def test_a_latency_budget_binds_the_choice(tmp_path, monkeypatch, no_report_no_c
     ]
     plan = direct_plan(tmp_path, trials=3, latency_ms=2.0)
     outcome = run_plan(plan, search=ScriptedSearch(lambda r, k: script[k]).runner)
-    assert outcome.summary["chosen"]["trial_id"] == 1
+    assert outcome.summary.chosen.trial_id == 1
     assert [c for c, _ in plan.objectives] == ["val_logloss", "flops", "latency_ms"]
 
 
 def test_no_full_fidelity_trial_means_no_choice(tmp_path, no_report_no_certify):
-    script = Scripted("wukong", WUKONG, 0.5, 0.4, status="stopped", fidelity_share=1 / 9)
+    script = Scripted("wukong", WUKONG, 0.5, 0.4, status=TrialStatus.STOPPED, fidelity_share=1 / 9)
     outcome = run_plan(direct_plan(tmp_path, trials=2), search=ScriptedSearch(lambda r, k: script).runner)
-    assert outcome.summary["chosen"] is None and outcome.summary["pareto_size"] == 0
-    assert not (Path(outcome.summary["run_dir"]) / "chosen.yaml").exists()
+    assert outcome.summary.chosen is None and outcome.summary.pareto_size == 0
+    assert not (Path(outcome.summary.run_dir) / "chosen.yaml").exists()
 
 
 def test_resume_runs_only_the_missing_trials_and_keeps_finished_rows(tmp_path, no_report_no_certify):
     plan = direct_plan(tmp_path, trials=len(DIRECT_SCRIPT))
     first = run_plan(plan, search=ScriptedSearch(direct_script, interrupt_after=3).runner)
-    assert first.summary["interrupted"] and first.summary["trials"] == 3
+    assert first.summary.interrupted and first.summary.trials == 3
     assert json.loads((Path(plan.out) / "summary.json").read_text())["interrupted"] is True
     with pytest.raises(PlanError, match="already holds a plan"):
         run_plan(plan, search=ScriptedSearch(direct_script).runner)
@@ -179,8 +180,8 @@ def test_resume_runs_only_the_missing_trials_and_keeps_finished_rows(tmp_path, n
     second = run_plan(plan, resume=True, search=search.runner)
     rows = RunFolder(Path(plan.out)).load_trials()
     assert [r.trials for r in search.rungs_run] == [len(DIRECT_SCRIPT) - 3]
-    assert rows[:3] == before and [r["trial_id"] for r in rows] == list(range(len(DIRECT_SCRIPT)))
-    assert not second.summary["interrupted"] and second.summary["chosen"]["trial_id"] == 1
+    assert rows[:3] == before and [r.trial_id for r in rows] == list(range(len(DIRECT_SCRIPT)))
+    assert not second.summary.interrupted and second.summary.chosen.trial_id == 1
     again = ScriptedSearch(direct_script)
     run_plan(plan, resume=True, search=again.runner)  # a finished plan: nothing more runs
     assert again.rungs_run == [] and len(RunFolder(Path(plan.out)).load_trials()) == len(DIRECT_SCRIPT)
@@ -209,26 +210,26 @@ def test_ladder_chooses_the_family_with_the_lowest_upper_bound_at_the_target(tmp
     budgets = sorted({r.flops for r in search.rungs_run})
     assert budgets == pytest.approx([2.4e7 / 4**k for k in (5, 4, 3, 2)])
     assert {r.families for r in search.rungs_run} == {("unimixing_lite",), ("wukong",)}
-    assert summary["mode"] == "ladder" and not summary["interrupted"]
+    assert summary.mode == "ladder" and not summary.interrupted
     scaling = json.loads((Path(plan.out) / "scaling.json").read_text())
     families = scaling["families"]
     assert set(families) == {"unimixing_lite", "wukong"}
     lite, wukong = families["unimixing_lite"], families["wukong"]
     assert lite["interval"][1] < wukong["interval"][1]
     assert scaling["chosen_family"] == "unimixing_lite"
-    chosen = summary["chosen"]
-    assert chosen["model"]["family"] == "unimixing_lite" and chosen["predicted"]
-    assert chosen["val_logloss"] == lite["predicted_logloss"]
-    assert chosen["val_logloss_interval"] == lite["interval"]
-    low, high = chosen["val_logloss_interval"]
-    assert low <= chosen["val_logloss"] <= high
-    assert FILL_LOW * 2.4e7 <= chosen["flops_fvcore"] <= 2.4e7
+    chosen = summary.chosen
+    assert chosen.model.family == "unimixing_lite" and chosen.predicted
+    assert chosen.val_logloss == lite["predicted_logloss"]
+    assert list(chosen.val_logloss_interval) == lite["interval"]
+    low, high = chosen.val_logloss_interval
+    assert low <= chosen.val_logloss <= high
+    assert FILL_LOW * 2.4e7 <= chosen.certificate.flops_fvcore <= 2.4e7
     for family in (lite, wukong):
         assert len(family["points"]) == 4 and family["held_out"]["relative_error"] < 0.05
         # the best trial of each rung, and it is the full-size one (level 1.0) on a falling curve
         assert [p["flops"] for p in family["points"]] == sorted(p["flops"] for p in family["points"])
-    assert summary["held_out"].keys() == {"unimixing_lite", "wukong"}
-    assert load_config(Path(plan.out) / "chosen.yaml").to_dict() == chosen["model"]
+    assert summary.held_out.keys() == {"unimixing_lite", "wukong"}
+    assert load_config(Path(plan.out) / "chosen.yaml") == chosen.model
     with (Path(plan.out) / "pareto.csv").open() as handle:
         pareto = list(csv.DictReader(handle))
     targets = [r for r in pareto if r["scale"] == "target"]
@@ -242,11 +243,11 @@ def test_ctrl_c_during_a_ladder_marks_the_run_interrupted_and_resume_finishes_it
     outcome = run_plan(plan, search=ScriptedSearch(ladder_script, interrupt_after=5).runner)
     summary = json.loads((Path(plan.out) / "summary.json").read_text())
     assert summary["interrupted"] is True and summary["mode"] == "ladder" and summary["chosen"] is None
-    assert summary["trials"] == 5 and summary["planned_trials"] == 16 == outcome.summary["planned_trials"]
+    assert summary["trials"] == 5 and summary["planned_trials"] == 16 == outcome.summary.planned_trials
     assert not (Path(plan.out) / "scaling.json").exists()  # no scale-up from a partial ladder
     resumed = run_plan(plan, resume=True, search=ScriptedSearch(ladder_script).runner)
-    assert not resumed.summary["interrupted"] and resumed.summary["trials"] == 16
-    assert resumed.summary["chosen"]["model"]["family"] == "unimixing_lite"
+    assert not resumed.summary.interrupted and resumed.summary.trials == 16
+    assert resumed.summary.chosen.model.family == "unimixing_lite"
 
 
 def test_cli_ctrl_c_during_a_ladder_exits_130_with_the_resume_command(tmp_path, monkeypatch, no_report_no_certify):
@@ -264,9 +265,9 @@ def test_a_plan_with_real_certify_and_report_writes_every_file(tmp_path):
     # The one fast test with fvcore, the latency benchmark and the HTML report for real.
     plan = direct_plan(tmp_path, trials=len(DIRECT_SCRIPT))
     outcome = run_plan(plan, search=ScriptedSearch(direct_script).runner)
-    chosen = outcome.summary["chosen"]
-    assert chosen["flops_fvcore"] == chosen["flops_analytic"] <= 3e5
-    assert math.isfinite(chosen["latency_ms"]) and chosen["latency_ms"] > 0
+    certificate = outcome.summary.chosen.certificate
+    assert certificate.flops_fvcore == certificate.flops_analytic <= 3e5
+    assert math.isfinite(certificate.latency_ms) and certificate.latency_ms > 0
     for name in ("plan.json", "trials.csv", "pareto.csv", "chosen.yaml", "summary.json", "report.html"):
         assert (Path(plan.out) / name).is_file(), name
 
@@ -344,22 +345,23 @@ def test_a_latency_budget_shrinks_the_scaled_up_config_until_it_holds(tmp_path, 
         assert family["target_latency_ms"] <= 0.5
         assert family["target_flops"] == pytest.approx(family["target_latency_ms"] * 2e8 / 8)
         assert family["target_flops"] < FILL_LOW * 2.4e7
-    chosen = outcome.summary["chosen"]
-    assert chosen["flops_fvcore"] == scaling["families"][chosen["model"]["family"]]["target_flops"]
+    chosen = outcome.summary.chosen
+    assert chosen.certificate.flops_fvcore == scaling["families"][chosen.model.family]["target_flops"]
     with (Path(plan.out) / "pareto.csv").open() as handle:
         targets = [r for r in csv.DictReader(handle) if r["scale"] == "target"]
     family = scaling["families"][targets[0]["family"]]
     assert float(targets[0]["latency_ms"]) == pytest.approx(family["target_latency_ms"])
-    assert chosen["margins"] == pytest.approx(
-        {"flops": 1 - chosen["flops_fvcore"] / 2.4e7, "params": 1 - chosen["params_dense"] / 1e9, "latency_ms": 0.0}
+    certificate = chosen.certificate
+    assert chosen.margins == pytest.approx(
+        {"flops": 1 - certificate.flops_fvcore / 2.4e7, "params": 1 - certificate.params_dense / 1e9, "latency_ms": 0.0}
     )  # fast_certify's latency is 0.5 ms, the budget's own value
 
 
 def test_only_ok_rows_at_full_fidelity_within_every_budget_can_be_chosen(tmp_path, monkeypatch, no_report_no_certify):
     monkeypatch.setattr(plan_module, "measure_latency_ms", modelled_latency_ms)
     script = [
-        Scripted("wukong", WUKONG, 0.3, 0.40, status="stopped", fidelity_share=0.5, latency_ms=1.0),  # halted
-        Scripted("wukong", WUKONG, 0.3, 0.41, status="failed", latency_ms=1.0),  # failed at the end
+        Scripted("wukong", WUKONG, 0.3, 0.40, status=TrialStatus.STOPPED, fidelity_share=0.5, latency_ms=1.0),  # halted
+        Scripted("wukong", WUKONG, 0.3, 0.41, status=TrialStatus.FAILED, latency_ms=1.0),  # failed at the end
         Scripted("wukong", WUKONG, 0.9, 0.42, latency_ms=1.0, within_params=False),  # over the params budget
         Scripted("wukong", WUKONG, 0.2, 0.45, latency_ms=1.0),
         Scripted("wukong", WUKONG, 0.1, 0.50, latency_ms=1.0),
@@ -367,17 +369,22 @@ def test_only_ok_rows_at_full_fidelity_within_every_budget_can_be_chosen(tmp_pat
     plan = direct_plan(tmp_path, trials=len(script), params=20_000, latency_ms=2.0)
     outcome = run_plan(plan, search=ScriptedSearch(lambda r, k: script[k]).runner)
     rows = RunFolder(Path(plan.out)).load_trials()
-    assert rows[2]["params_dense"] > 20_000 >= rows[3]["params_dense"], "the script must straddle the budget"
-    chosen = outcome.summary["chosen"]
-    assert chosen["trial_id"] == 3
-    assert set(chosen) == {
+    assert rows[2].params_dense > 20_000 >= rows[3].params_dense, "the script must straddle the budget"
+    chosen = outcome.summary.chosen
+    assert chosen.trial_id == 3
+    assert set(chosen.to_dict()) == {
         "trial_id", "model", "predicted", "val_logloss", "val_auc", "fidelity", "flops_fvcore", "flops_analytic",
         "step_flops", "params_dense", "params_embedding", "latency_ms", "batch_size", "device",
         "train_flops_per_batch", "margins", "epochs", "best_epoch", "gain_over_baselines",
     }  # fmt: skip
-    assert chosen["predicted"] is False and chosen["val_auc"] == 0.7
-    assert chosen["margins"] == pytest.approx(
-        {"flops": 1 - chosen["flops_fvcore"] / 3e5, "params": 1 - chosen["params_dense"] / 20_000, "latency_ms": 0.75}
+    assert chosen.predicted is False and chosen.val_auc == 0.7
+    certificate = chosen.certificate
+    assert chosen.margins == pytest.approx(
+        {
+            "flops": 1 - certificate.flops_fvcore / 3e5,
+            "params": 1 - certificate.params_dense / 20_000,
+            "latency_ms": 0.75,
+        }
     )
     assert outcome.folder == RunFolder(Path(plan.out)) and outcome.trials == rows
     saved = yaml.safe_load((Path(plan.out) / "chosen.yaml").read_text())
@@ -430,36 +437,36 @@ def test_ladder_run_folder_records(tmp_path, no_report_no_certify):
     assert scaling["choice_rule"] == "lowest upper bound of the 90% interval of predicted logloss at the target"
     summary = outcome.summary
     assert outcome.folder == RunFolder(out) and len(outcome.trials) == 16
-    assert summary["rungs"] == scaling["rungs"]
+    assert summary.rungs == scaling["rungs"]
     with (out / "pareto.csv").open() as handle:
         pareto = list(csv.DictReader(handle))
     proxies = [r for r in pareto if r["scale"] == "proxy"]
-    assert summary["pareto_size"] == len(proxies) > 0 and all(r["predicted"] == "" for r in proxies)
+    assert summary.pareto_size == len(proxies) > 0 and all(r["predicted"] == "" for r in proxies)
     lite = scaling["families"]["unimixing_lite"]
     [target] = [r for r in pareto if r["scale"] == "target"]
     assert target["status"] == "ok" and int(target["flops"]) == lite["target_flops"]
     assert int(target["params_dense"]) == lite["target_params"] and target["latency_ms"] == ""
-    chosen = summary["chosen"]
-    assert set(chosen) == {
+    chosen = summary.chosen
+    assert set(chosen.to_dict()) == {
         "trial_id", "model", "predicted", "val_logloss", "val_logloss_interval", "val_auc", "fidelity", "held_out",
         "fit", "proxy_points", "flops_fvcore", "flops_analytic", "step_flops", "params_dense", "params_embedding",
         "latency_ms", "batch_size", "device", "train_flops_per_batch", "margins", "gain_over_baselines",
     }  # fmt: skip
-    assert chosen["trial_id"] is None and chosen["val_auc"] is None and chosen["fidelity"] == plan.fidelity
-    assert chosen["fit"] == lite["fit"] and chosen["proxy_points"] == lite["points"]
-    assert chosen["held_out"] == lite["held_out"] == summary["held_out"]["unimixing_lite"]
-    assert chosen["margins"] == pytest.approx({"flops": 1 - chosen["flops_fvcore"] / 2.4e7})
+    assert chosen.trial_id is None and chosen.val_auc is None and chosen.fidelity == plan.fidelity
+    assert chosen.fit == lite["fit"] and chosen.proxy_points == lite["points"]
+    assert chosen.held_out.to_dict() == lite["held_out"] and chosen.held_out == summary.held_out["unimixing_lite"]
+    assert chosen.margins == pytest.approx({"flops": 1 - chosen.certificate.flops_fvcore / 2.4e7})
     saved = yaml.safe_load((out / "chosen.yaml").read_text())
-    assert saved["metrics"]["predicted"]["val_logloss"] == chosen["val_logloss"]
-    assert saved["metrics"]["predicted"]["val_logloss_interval_90"] == chosen["val_logloss_interval"]
+    assert saved["metrics"]["predicted"]["val_logloss"] == chosen.val_logloss
+    assert saved["metrics"]["predicted"]["val_logloss_interval_90"] == list(chosen.val_logloss_interval)
 
 
 def test_a_ladder_without_full_fidelity_trials_chooses_nothing(tmp_path, no_report_no_certify):
     def stopped(rung, k):
-        return replace(ladder_script(rung, k), status="stopped", fidelity_share=1 / 3)
+        return replace(ladder_script(rung, k), status=TrialStatus.STOPPED, fidelity_share=1 / 3)
 
     outcome = run_plan(ladder_plan(tmp_path), search=ScriptedSearch(stopped).runner)
-    scaling = json.loads((Path(outcome.summary["run_dir"]) / "scaling.json").read_text())
-    assert outcome.summary["chosen"] is None and scaling["chosen_family"] is None
+    scaling = json.loads((Path(outcome.summary.run_dir) / "scaling.json").read_text())
+    assert outcome.summary.chosen is None and scaling["chosen_family"] is None
     assert all(f["fit"] is None and "no fit" in f["note"] for f in scaling["families"].values())
-    assert not (Path(outcome.summary["run_dir"]) / "chosen.yaml").exists()
+    assert not (Path(outcome.summary.run_dir) / "chosen.yaml").exists()

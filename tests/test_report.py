@@ -13,6 +13,7 @@ from unimixer_plan.mixers import capped_criteo_cardinalities
 from unimixer_plan.plan_config import Budget, PlanConfig
 from unimixer_plan.reports import all_figures, load_report_data, write_pngs, write_report
 from unimixer_plan.run.folder import RunFolder
+from unimixer_plan.run.trial_record import TrialRecord, TrialStatus
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -35,28 +36,28 @@ CHOSEN_MODEL = {
 }
 
 
-def trial(trial_id, family, flops, loss, status="ok", fidelity=4000, latency=float("nan")):
-    return {
-        "trial_id": trial_id,
-        "rung": 0,
-        "optuna_trial": trial_id,
-        "family": family,
-        "n_tokens": 8,
-        "d_model": 32,
-        "heads": 2 if family != "wukong" else None,
-        "rank": 4,
-        "bases": 2 if family == "unimixing_lite" else None,
-        "depth": 2,
-        "ffn_ratio": 2,
-        "fidelity": fidelity,
-        "status": status,
-        "val_logloss": loss,
-        "val_auc": 0.7,
-        "flops": flops,
-        "params_dense": flops // 2,
-        "latency_ms": latency,
-        "wall_time_s": 1.0,
-    }
+def trial(trial_id, family, flops, loss, status=TrialStatus.OK, fidelity=4000, latency=float("nan")) -> TrialRecord:
+    return TrialRecord(
+        trial_id=trial_id,
+        rung=0,
+        optuna_trial=trial_id,
+        family=family,
+        n_tokens=8,
+        d_model=32,
+        heads=2 if family != "wukong" else None,
+        rank=4,
+        bases=2 if family == "unimixing_lite" else None,
+        depth=2,
+        ffn_ratio=2,
+        fidelity=fidelity,
+        status=status,
+        val_logloss=loss,
+        val_auc=0.7,
+        flops=flops,
+        params_dense=flops // 2,
+        latency_ms=latency,
+        wall_time_s=1.0,
+    )
 
 
 @pytest.fixture
@@ -74,12 +75,12 @@ def run_folder(tmp_path) -> Path:
         trial(0, "unimixing_lite", 400_000, 0.50, latency=2.0),
         trial(1, "wukong", 100_000, 0.52, latency=1.0),
         trial(2, "wukong", 900_000, 0.55, latency=4.0),
-        trial(3, "unimixing_lite", 200_000, 0.60, "stopped", 444),
-        {**trial(4, "rankmixer", 2_000_000, float("nan"), "infeasible", 0), "val_logloss": None},
+        trial(3, "unimixing_lite", 200_000, 0.60, TrialStatus.STOPPED, 444),
+        trial(4, "rankmixer", 2_000_000, float("nan"), TrialStatus.INFEASIBLE, 0),
     ]
     for row in rows:
         folder.append_trial(row)
-    folder.write_rows(folder.pareto_file, [rows[1], rows[0]])
+    folder.write_pareto([rows[1], rows[0]])
     summary = {
         "run_dir": plan.out,
         "mode": "direct",

@@ -13,59 +13,14 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from unimixer_plan.errors import PlanError
 from unimixer_plan.plan_config import PlanConfig
-
-TRIAL_COLUMNS = (
-    "trial_id",
-    "rung",
-    "optuna_trial",
-    "family",
-    "n_tokens",
-    "d_model",
-    "heads",
-    "rank",
-    "bases",
-    "depth",
-    "ffn_ratio",
-    "embed_dim",
-    "fidelity",
-    "samples_seen",
-    "epochs",
-    "best_epoch",
-    "status",
-    "val_logloss",
-    "val_auc",
-    "flops",
-    "params_dense",
-    "latency_ms",
-    "learning_rate",
-    "wall_time_s",
-    "stop_reason",
-    "error",
-)
-KNOB_COLUMNS = ("n_tokens", "d_model", "heads", "rank", "bases", "depth", "ffn_ratio", "embed_dim")
-# fidelity = distinct training rows; samples_seen = epochs x rows; best_epoch = the weights reported
-INT_COLUMNS = (
-    "trial_id",
-    "rung",
-    "optuna_trial",
-    "fidelity",
-    "samples_seen",
-    "epochs",
-    "best_epoch",
-    "flops",
-    "params_dense",
-    *KNOB_COLUMNS,
-)
-FLOAT_COLUMNS = ("val_logloss", "val_auc", "latency_ms", "learning_rate", "wall_time_s")
-# ok = trained to early stopping or the epoch cap (full fidelity); stopped = by successive halving
-STATUSES = ("ok", "stopped", "failed", "infeasible")
+from unimixer_plan.run.summary import PlanSummary
+from unimixer_plan.run.trial_record import TRIAL_COLUMNS, ScaledTarget, TrialRecord, pareto_table
+from unimixer_plan.training.baselines import BaselineResult
 
 
 @dataclass(frozen=True)
@@ -108,14 +63,19 @@ class RunFolder:
     def baselines_file(self) -> Path:
         return self.path / "baselines.json"
 
-    def load_baselines(self) -> dict[str, Any] | None:
+    def load_baselines(self) -> dict[str, BaselineResult] | None:
         """The lr/fm results of this plan (None until they are trained)."""
         try:
-            return json.loads(self.baselines_file.read_text())
+            results = json.loads(self.baselines_file.read_text())
+            return {name: BaselineResult.from_dict(result) for name, result in results.items()}
         except FileNotFoundError:
             return None
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError):
             raise PlanError(f"{self.baselines_file}: corrupt baselines file") from None
+
+    def write_baselines(self, results: dict[str, BaselineResult]) -> None:
+        text = json.dumps({name: result.to_dict() for name, result in results.items()}, indent=2)
+        self.baselines_file.write_text(text + "\n")
 
     @property
     def cache_dir(self) -> Path:
@@ -136,46 +96,44 @@ class RunFolder:
         except (json.JSONDecodeError, KeyError, TypeError) as err:
             raise PlanError(f"{self.plan_file}: corrupt plan file ({type(err).__name__}: {err})") from None
 
-    def load_summary(self) -> dict[str, Any]:
+    def load_summary(self) -> PlanSummary:
         try:
-            return json.loads(self.summary_file.read_text())
+            return PlanSummary.from_dict(json.loads(self.summary_file.read_text()))
         except FileNotFoundError:
             raise PlanError(
                 f"{self.path}: no summary.json; the plan has not finished (continue it with --resume)"
             ) from None
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise PlanError(f"{self.summary_file}: corrupt summary file") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, PlanError) as err:
+            raise PlanError(f"{self.summary_file}: corrupt summary file ({type(err).__name__}: {err})") from None
 
-    def append_trial(self, row: dict[str, Any]) -> None:
+    def write_summary(self, summary: PlanSummary) -> None:
+        self.summary_file.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+
+    def append_trial(self, record: TrialRecord) -> None:
         new = not self.trials_file.exists()
         with self.trials_file.open("a", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=TRIAL_COLUMNS)
             if new:
                 writer.writeheader()
-            writer.writerow({k: _cell(row.get(k)) for k in TRIAL_COLUMNS})
+            writer.writerow(record.to_csv_row())
             handle.flush()
 
-    def load_trials(self) -> list[dict[str, Any]]:
+    def load_trials(self) -> list[TrialRecord]:
         if not self.trials_file.exists():
             return []
-        return read_trial_rows(self.trials_file)
+        return read_trials(self.trials_file)
 
-    def write_rows(self, path: Path, rows: list[dict[str, Any]], extra_columns: tuple[str, ...] = ()) -> None:
-        with path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=(*TRIAL_COLUMNS, *extra_columns))
+    def write_pareto(self, front: list[TrialRecord], targets: list[ScaledTarget] | None = None) -> None:
+        """pareto.csv: the front's trials, and on a proxy ladder (``targets`` given) the scaled-up targets."""
+        columns, rows = pareto_table(front, targets)
+        with self.pareto_file.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()
-            for row in rows:
-                writer.writerow({k: _cell(row.get(k)) for k in (*TRIAL_COLUMNS, *extra_columns)})
+            writer.writerows(rows)
 
 
-def _cell(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return value
-
-
-def read_trial_rows(path: Path) -> list[dict[str, Any]]:
-    rows = []
+def read_trials(path: Path) -> list[TrialRecord]:
+    records = []
     try:
         with path.open(newline="") as handle:
             reader = csv.DictReader(handle)
@@ -183,22 +141,9 @@ def read_trial_rows(path: Path) -> list[dict[str, Any]]:
                 raise PlanError(f"{path}: corrupt trials table (missing columns)")
             for line, raw in enumerate(reader, start=2):
                 try:
-                    rows.append(_parse_row(raw))
+                    records.append(TrialRecord.from_csv_row(raw))
                 except (ValueError, TypeError) as err:
                     raise PlanError(f"{path}: line {line}: corrupt trial row ({err})") from None
     except UnicodeDecodeError:
         raise PlanError(f"{path}: corrupt trials table (not text)") from None
-    return rows
-
-
-def _parse_row(raw: dict[str, str]) -> dict[str, Any]:
-    row: dict[str, Any] = dict(raw)
-    for column in INT_COLUMNS:
-        row[column] = int(raw[column]) if raw[column] not in ("", None) else None
-    for column in FLOAT_COLUMNS:
-        row[column] = float(raw[column]) if raw[column] not in ("", None) else math.nan
-    if row["status"] not in STATUSES:
-        raise ValueError(f"status {row['status']!r} is not one of {STATUSES}")
-    row["error"] = raw["error"] or None
-    row["stop_reason"] = raw["stop_reason"] or None
-    return row
+    return records

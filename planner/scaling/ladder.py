@@ -23,6 +23,7 @@ import numpy as np
 from unimixer_plan.mixers import ConfigError, ModelConfig, analytic_cost, build_model
 from unimixer_plan.plan_config import PlanConfig
 from unimixer_plan.profiling import measure_latency_ms, resolve_device
+from unimixer_plan.run.trial_record import TrialRecord
 from unimixer_plan.scaling.fits import PowerLawFit, bootstrap_interval, fit_log_trend, fit_power_law, held_out_error
 from unimixer_plan.search_spaces import FamilySpace, IntRange, Limits, solve_width
 from unimixer_plan.search_spaces.cost_aware import family_knobs
@@ -61,7 +62,7 @@ def ladder_budgets(target: float, top: float, bottom: float) -> list[float]:
 @dataclass
 class FamilyScaling:
     family: str
-    points: list[dict[str, Any]]  # the best full-fidelity trial per rung
+    points: list[dict[str, Any]]  # the best full-fidelity trial per rung (scaling.json's form)
     fit: PowerLawFit | None = None
     held_out: dict[str, float] | None = None
     trends: dict[str, float] = field(default_factory=dict)  # knob -> log-log slope
@@ -90,15 +91,13 @@ class FamilyScaling:
         }
 
 
-def best_per_rung(rows: list[dict[str, Any]], family: str) -> list[dict[str, Any]]:
-    best: dict[int, dict[str, Any]] = {}
+def best_per_rung(rows: list[TrialRecord], family: str) -> list[TrialRecord]:
+    best: dict[int, TrialRecord] = {}
     for row in rows:
-        if row["family"] != family or row["status"] != "ok":
+        if row.family != family or not row.is_complete:
             continue
-        if not math.isfinite(row["val_logloss"]):
-            continue
-        if row["rung"] not in best or row["val_logloss"] < best[row["rung"]]["val_logloss"]:
-            best[row["rung"]] = row
+        if row.rung not in best or row.val_logloss < best[row.rung].val_logloss:
+            best[row.rung] = row
     return [best[r] for r in sorted(best)]
 
 
@@ -109,20 +108,20 @@ def snap(domain: tuple[int, ...] | IntRange, value: float) -> int:
     return int(min(domain, key=lambda option: abs(math.log(option) - math.log(max(value, 1e-9)))))
 
 
-def scaled_knobs(space: FamilySpace, best: list[dict[str, Any]], target: float) -> tuple[dict[str, int], dict]:
+def scaled_knobs(space: FamilySpace, best: list[TrialRecord], target: float) -> tuple[dict[str, int], dict]:
     """The top proxy's knobs moved along the per-knob trends to the target FLOPs."""
     top = best[-1]
-    compute = np.array([row["flops"] for row in best], dtype=float)
+    compute = np.array([row.flops for row in best], dtype=float)
     knobs, slopes = {}, {}
     for knob, domain in space.knobs.items():
-        trend = fit_log_trend(compute, np.array([row[knob] for row in best], dtype=float))
+        trend = fit_log_trend(compute, np.array([row.knobs[knob] for row in best], dtype=float))
         if trend is None:
-            knobs[knob] = int(top[knob])
+            knobs[knob] = int(top.knobs[knob])
             continue
         slopes[knob] = trend.slope
         # Move from the top proxy's own value by the fitted slope (not from the regression line),
         # so the scale-up starts at a shape that was actually measured.
-        knobs[knob] = snap(domain, top[knob] * (target / top["flops"]) ** trend.slope)
+        knobs[knob] = snap(domain, top.knobs[knob] * (target / top.flops) ** trend.slope)
     return family_knobs(space, knobs), slopes
 
 
@@ -177,7 +176,7 @@ def fit_within_latency(
 
 def analyse_family(
     family: str,
-    rows: list[dict[str, Any]],
+    rows: list[TrialRecord],
     plan: PlanConfig,
     space: FamilySpace,
     schema: dict[str, Any],
@@ -186,16 +185,13 @@ def analyse_family(
     best = best_per_rung(rows, family)
     result = FamilyScaling(
         family=family,
-        points=[
-            {"rung": r["rung"], "trial_id": r["trial_id"], "flops": r["flops"], "val_logloss": r["val_logloss"]}
-            for r in best
-        ],
+        points=[{"rung": r.rung, "trial_id": r.trial_id, "flops": r.flops, "val_logloss": r.val_logloss} for r in best],
     )
     if len(best) < 3:
         result.note = f"no fit: {len(best)} rung(s) with a full-fidelity trial, 3 needed"
         return result
-    compute = np.array([r["flops"] for r in best], dtype=float)
-    loss = np.array([r["val_logloss"] for r in best], dtype=float)
+    compute = np.array([r.flops for r in best], dtype=float)
+    loss = np.array([r.val_logloss for r in best], dtype=float)
     result.fit = fit_power_law(compute, loss)
     result.held_out = held_out_error(compute, loss) if len(best) >= 4 else None
     knobs, result.trends = scaled_knobs(space, best, target_flops)

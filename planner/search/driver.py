@@ -36,7 +36,8 @@ from unimixer_plan.data import CTRData
 from unimixer_plan.mixers import ModelConfig, analytic_cost
 from unimixer_plan.plan_config import PlanConfig
 from unimixer_plan.profiling import measure_latency_ms
-from unimixer_plan.run.folder import KNOB_COLUMNS, RunFolder
+from unimixer_plan.run.folder import RunFolder
+from unimixer_plan.run.trial_record import TrialRecord
 from unimixer_plan.search.pareto_asha import ParetoASHA
 from unimixer_plan.search.rungs import Rung, SearchRunner, check_ray_address
 from unimixer_plan.search_spaces import CostAwareSpace, FamilySpace, Limits
@@ -226,7 +227,7 @@ def run_trial(config: dict[str, Any], data: CTRData, plan: dict[str, Any]) -> No
 class TrialRecorder(tune.Callback):
     """Appends one trials.csv row as each trial ends (finished, stopped by ASHA, failed)."""
 
-    def __init__(self, folder: RunFolder, on_row: Callable[[dict], None]) -> None:
+    def __init__(self, folder: RunFolder, on_row: Callable[[TrialRecord], None]) -> None:
         self.folder = folder
         self.on_row = on_row
         self.next_id = len(folder.load_trials())  # trial ids are unique across rungs and resumes
@@ -239,38 +240,11 @@ class TrialRecorder(tune.Callback):
         self._record(trial, errored=True)
 
     def _record(self, trial: Any, errored: bool) -> None:
-        result = trial.last_result or {}
-        model = trial.config.get("model") or {}
-        status = result.get("status", "failed")
-        if errored:
-            status = "failed"
-        elif status == "running":  # the last report was an epoch's: successive halving stopped it
-            status = "stopped"
-        row = {
-            "trial_id": self.next_id,
-            "rung": trial.config.get("rung", 0),
-            "optuna_trial": trial.config.get("trial_number"),
-            "family": model.get("family"),
-            **{k: model.get(k) for k in KNOB_COLUMNS},
-            "fidelity": result.get("distinct_samples"),
-            "samples_seen": result.get("samples_seen"),
-            "epochs": result.get("epoch"),
-            "best_epoch": result.get("best_epoch"),
-            "status": status,
-            "val_logloss": result.get("val_logloss") if status != "infeasible" else None,
-            "val_auc": result.get("val_auc"),
-            "flops": result.get("flops"),
-            "params_dense": result.get("params_dense"),
-            "latency_ms": result.get("latency_ms"),
-            "learning_rate": result.get("learning_rate"),
-            "wall_time_s": result.get("wall_time_s"),
-            "stop_reason": result.get("stop_reason") or ("successive halving" if status == "stopped" else None),
-            "error": result.get("error") or ("the trial raised an error (run with --verbose)" if errored else None),
-        }
-        self.folder.append_trial(row)
+        record = TrialRecord.from_ray_result(self.next_id, trial.config, trial.last_result, errored)
+        self.folder.append_trial(record)
         self.next_id += 1
         self.recorded += 1
-        self.on_row(row)
+        self.on_row(record)
 
 
 @dataclass
@@ -334,7 +308,7 @@ def run_search(
     spaces: dict[str, FamilySpace],
     rung: Rung,
     attempt: int,
-    on_row: Callable[[dict], None],
+    on_row: Callable[[TrialRecord], None],
 ) -> int:
     """Search one rung inside an open ``ray_session``; returns how many trials it recorded
     (fewer than asked, without a time budget, means Ctrl-C stopped it)."""

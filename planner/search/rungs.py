@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from unimixer_plan.data import CTRData
     from unimixer_plan.plan_config import PlanConfig
     from unimixer_plan.run.folder import RunFolder
+    from unimixer_plan.run.trial_record import TrialRecord
     from unimixer_plan.search_spaces import FamilySpace
 
 
@@ -38,9 +39,11 @@ class Rung:
     time_budget_s: float | None = None
 
 
-# run_rung(plan, folder, data, spaces, rung, attempt, on_row) -> trials recorded in folder's trials.csv
+# run_rung(plan, folder, data, spaces, rung, attempt, on_row) -> trials recorded in folder's trials.csv;
+# on_row is called with each record as it is appended.
 SearchRung = Callable[
-    ["PlanConfig", "RunFolder", "CTRData", "dict[str, FamilySpace]", Rung, int, Callable[[dict], None]], int
+    ["PlanConfig", "RunFolder", "CTRData", "dict[str, FamilySpace]", Rung, int, Callable[["TrialRecord"], None]],
+    int,
 ]
 
 

@@ -36,6 +36,25 @@ class BaselineResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BaselineResult:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class BaselineGain:
+    """How far a model is ahead of one baseline (positive = better)."""
+
+    logloss: float  # the baseline's logloss minus the model's
+    auc: float | None = None  # the model's AUC minus the baseline's; None when the model's is unknown (predicted)
+
+    def to_dict(self) -> dict[str, float]:
+        return {"logloss": self.logloss} | ({"auc": self.auc} if self.auc is not None else {})
+
+    @classmethod
+    def from_dict(cls, data: dict[str, float]) -> BaselineGain:
+        return cls(logloss=data["logloss"], auc=data.get("auc"))
+
 
 def train_baselines(
     data: CTRData, fidelity: int, seed: int, settings: TrainSettings, embed_dim: int | None = None
@@ -61,25 +80,26 @@ def train_baselines(
     return results
 
 
-def gains_over_baselines(val_logloss: float, val_auc: float | None, baselines: dict[str, Any]) -> dict[str, Any]:
+def gains_over_baselines(
+    val_logloss: float, val_auc: float | None, baselines: dict[str, BaselineResult]
+) -> dict[str, BaselineGain]:
     """Logloss reduction (positive = better) and AUC gain over each baseline."""
-    out = {}
-    for family, base in baselines.items():
-        gain = {"logloss": base["val_logloss"] - val_logloss}
-        if val_auc is not None:
-            gain["auc"] = val_auc - base["val_auc"]
-        out[family] = gain
-    return out
+    return {
+        family: BaselineGain(
+            logloss=base.val_logloss - val_logloss, auc=None if val_auc is None else val_auc - base.val_auc
+        )
+        for family, base in baselines.items()
+    }
 
 
-def fm_verdict(val_logloss: float, flops: float, baselines: dict[str, Any]) -> str | None:
+def fm_verdict(val_logloss: float, flops: float, baselines: dict[str, BaselineResult]) -> str | None:
     """A warning when a model FM_FLOPS_MULTIPLE x FM's cost (or more) does not beat FM."""
     fm = baselines.get("fm")
-    if fm is None or fm["status"] != "ok":
+    if fm is None or fm.status != "ok":
         return None
-    if flops >= FM_FLOPS_MULTIPLE * max(fm["flops"], 1) and val_logloss >= fm["val_logloss"]:
+    if flops >= FM_FLOPS_MULTIPLE * max(fm.flops, 1) and val_logloss >= fm.val_logloss:
         return (
-            f"the chosen model costs {flops / max(fm['flops'], 1):,.0f}x FM's FLOPs and does not beat FM "
-            f"(val logloss {val_logloss:.4f} vs FM {fm['val_logloss']:.4f}) on this data"
+            f"the chosen model costs {flops / max(fm.flops, 1):,.0f}x FM's FLOPs and does not beat FM "
+            f"(val logloss {val_logloss:.4f} vs FM {fm.val_logloss:.4f}) on this data"
         )
     return None
