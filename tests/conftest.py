@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
 import pytest
 import torch
 from unimixer_plan.mixers import ConfigError, ModelConfig, get_family
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `pytest -n 2`: one core per worker, or the two workers' torch threads fight over two cores.
+    torch.set_num_threads(1)
 
 SHARED_CRITEO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "criteo"
 
