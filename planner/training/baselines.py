@@ -3,11 +3,18 @@ by the same trainer on the same rows as the candidates (DESIGN.md section 5.5).
 
 On Criteo-like data a tuned LR is within a few AUC points of deep models, so a plan reports
 each family's gain over both, and says so when its choice does not beat FM.
+
+The baselines are tuned, not trained at the mixers' rate: each trains at every learning rate of
+``BASELINE_LEARNING_RATES`` and keeps the best validation logloss. Measured 2026-11-29 on the
+shared 10k Criteo sample, LR at the mixers' 1e-3 hits the epoch cap still learning (val AUC 0.718)
+and reaches 0.735 at 1e-2; FM is best at 1e-3. Selecting on the validation rows the candidates
+are scored on favours the baselines, which is the safe side for a claim that a model beats them.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from unimixer_plan.data import CTRData
@@ -18,6 +25,7 @@ BASELINES = ("lr", "fm")
 BASELINE_EMBED_DIM = 16  # FM's factor size when the plan does not fix --embed-dim
 # A mixer this many times FM's FLOPs that does not beat FM is not worth its cost.
 FM_FLOPS_MULTIPLE = 100
+BASELINE_LEARNING_RATES = (1e-3, 3e-3, 1e-2)
 
 
 @dataclass(frozen=True)
@@ -32,13 +40,16 @@ class BaselineResult:
     epochs: int
     best_epoch: int
     model: dict[str, Any]
+    learning_rate: float | None = None  # the best of the sweep (None: written before baselines were tuned)
+    swept_logloss: dict[str, float] | None = None  # learning rate -> val logloss, every rate tried
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BaselineResult:
-        return cls(**data)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass(frozen=True)
@@ -59,11 +70,18 @@ class BaselineGain:
 def train_baselines(
     data: CTRData, fidelity: int, seed: int, settings: TrainSettings, embed_dim: int | None = None
 ) -> dict[str, BaselineResult]:
-    """Train lr and fm on the first ``fidelity`` training rows, as a candidate would be."""
+    """Train lr and fm on the first ``fidelity`` training rows with the candidates' trainer, each at
+    the best of ``BASELINE_LEARNING_RATES`` (or only at ``settings.learning_rate`` when it is fixed)."""
+    rates = (settings.learning_rate,) if settings.learning_rate is not None else BASELINE_LEARNING_RATES
     results = {}
     for family in BASELINES:
         config = baseline_config(family, data.num_dense, data.cardinalities, embed_dim or BASELINE_EMBED_DIM)
-        result = evaluate(config, data, fidelity, seed=seed, settings=settings)
+        runs = {
+            rate: evaluate(config, data, fidelity, seed=seed, settings=replace(settings, learning_rate=rate))
+            for rate in rates
+        }
+        best_rate = min(runs, key=lambda rate: _sortable(runs[rate].val_logloss))
+        result = runs[best_rate]
         cost = analytic_cost(config)
         results[family] = BaselineResult(
             family=family,
@@ -76,8 +94,14 @@ def train_baselines(
             epochs=result.epochs,
             best_epoch=result.best_epoch,
             model=config.to_dict(),
+            learning_rate=best_rate,
+            swept_logloss={f"{rate:g}": run.val_logloss for rate, run in runs.items()},
         )
     return results
+
+
+def _sortable(logloss: float) -> float:
+    return logloss if math.isfinite(logloss) else math.inf
 
 
 def gains_over_baselines(
