@@ -18,7 +18,7 @@ def tiny_data():
 
 
 def scripted_evaluate(logloss_at: dict[float, float], calls: list[float]):
-    def evaluate(config, data, fidelity, seed=0, settings=TrainSettings(), **kwargs):
+    def evaluate(config, data, fidelity, seed=0, settings=None, **kwargs):
         calls.append(settings.learning_rate)
         loss = logloss_at[settings.learning_rate]
         status = "ok" if math.isfinite(loss) else "failed"
