@@ -149,7 +149,7 @@ def scaling_figure(data: ReportData) -> go.Figure | None:
                 line={"width": 0},
                 fillcolor=colour,
                 opacity=0.15,
-                name=f"{curve.family} 90% band",
+                name=f"{curve.family} 90% posterior band",
                 hoverinfo="skip",
             )
         )
@@ -159,7 +159,7 @@ def scaling_figure(data: ReportData) -> go.Figure | None:
                 y=curve.curve,
                 mode="lines",
                 line={"color": colour},
-                name=f"{curve.family} fit (alpha {curve.fit['alpha']:.3f}{held})",
+                name=f"{curve.family} posterior median (least-squares alpha {curve.fit['alpha']:.3f}{held})",
             )
         )
         fig.add_trace(
