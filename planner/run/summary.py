@@ -97,7 +97,7 @@ class Chosen:
     margins: dict[str, float]  # per budget set (flops, params, latency_ms): the share left unused
     epochs: int | None = None  # a trial's
     best_epoch: int | None = None
-    val_logloss_interval: tuple[float, float] | None = None  # a target's 90 % bootstrap interval
+    val_logloss_interval: tuple[float, float] | None = None  # a target's 90 % posterior interval
     held_out: HeldOut | None = None
     fit: dict[str, float] | None = None  # the family's PowerLawFit, as in scaling.json
     proxy_points: list[dict[str, Any]] | None = None  # the best proxy per rung, as in scaling.json
@@ -176,8 +176,9 @@ class Chosen:
 @dataclass(frozen=True, kw_only=True)
 class PlanSummary:
     """summary.json. The keys after ``chosen`` are None where that part of the plan did not happen:
-    ``rungs``/``held_out`` on a direct search or an interrupted ladder; ``baselines``, ``warnings`` and
-    ``planned_trials`` until ``run_plan`` adds them (and in summaries written before they existed)."""
+    ``rungs``/``held_out``/``family_probabilities`` on a direct search or an interrupted ladder;
+    ``baselines``, ``warnings`` and ``planned_trials`` until ``run_plan`` adds them (and in summaries
+    written before they existed)."""
 
     run_dir: str
     mode: Literal["direct", "ladder"]
@@ -194,6 +195,8 @@ class PlanSummary:
     baselines: dict[str, BaselineScore] | None = None
     warnings: tuple[str, ...] | None = None
     planned_trials: int | None = None
+    # per family with a prediction at its target: the probability that it has the lowest logloss there
+    family_probabilities: dict[str, float] | None = None
 
     @staticmethod
     def count_by_status(records: list[TrialRecord]) -> dict[str, int]:
@@ -222,6 +225,8 @@ class PlanSummary:
             out["warnings"] = list(self.warnings)
         if self.planned_trials is not None:
             out["planned_trials"] = self.planned_trials
+        if self.family_probabilities is not None:
+            out["family_probabilities"] = self.family_probabilities
         return out
 
     @classmethod
@@ -246,4 +251,5 @@ class PlanSummary:
             baselines={n: BaselineScore.from_dict(b) for n, b in baselines.items()} if baselines is not None else None,
             warnings=tuple(warnings) if warnings is not None else None,
             planned_trials=data.get("planned_trials"),
+            family_probabilities=data.get("family_probabilities"),
         )
