@@ -34,7 +34,8 @@ def print_summary(summary: PlanSummary) -> None:
         if held:
             typer.echo(
                 f"  held-out check     : largest rung predicted {held.predicted:.4f} vs measured "
-                f"{held.actual:.4f} ({held.relative_error:.2%} error, {held.extrapolation_factor:.1f}x beyond)"
+                f"{held.actual:.4f} ({held.relative_error:.2%} error, {held.extrapolation_factor:.1f}x beyond"
+                + (f", {'inside' if held.covered else 'OUTSIDE'} its 90% interval)" if held.interval else ")")
             )
     else:
         typer.echo(f"chosen: trial {chosen.trial_id}, {model.family} ({knobs})")

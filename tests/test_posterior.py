@@ -12,6 +12,7 @@ from statistics import NormalDist
 
 import numpy as np
 import pytest
+from unimixer_plan.scaling.ladder import held_out_check
 from unimixer_plan.scaling.normal import log_erfc, log_ndtr, ndtri_log
 from unimixer_plan.scaling.posterior import Prior, family_seed, fit_posterior, probability_lowest
 
@@ -109,3 +110,26 @@ def test_probability_lowest_sums_to_one_and_orders_families():
     three = probability_lowest({n: rng.normal(m, 0.01, 4000) for n, m in (("x", 0.41), ("y", 0.40), ("z", 0.42))})
     assert sum(three.values()) == pytest.approx(1.0) and max(three, key=three.get) == "y"
     assert probability_lowest({}) == {}
+
+
+def test_the_held_out_check_predicts_the_largest_rung_from_the_others_as_the_target_is_predicted():
+    compute, loss = planted(5, noise=0.001, seed=2)
+    prior = Prior(floor_low=0.39)
+    check = held_out_check(compute, loss, prior, seed=[0, 1])
+    assert set(check) == {"compute", "actual", "predicted", "relative_error", "extrapolation_factor", "interval"}
+    assert check["compute"] == compute[-1] and check["actual"] == loss[-1] and check["extrapolation_factor"] == 4
+    refit = fit_posterior(compute[:-1], loss[:-1], prior, seed=[0, 1])
+    assert check["predicted"] == pytest.approx(np.median(refit.draws(compute[-1])))
+    assert check["relative_error"] == pytest.approx(abs(check["predicted"] - loss[-1]) / loss[-1])
+    low, high = check["interval"]
+    assert low <= check["predicted"] <= high
+    clean = held_out_check(compute, truth(compute), prior, seed=[0, 1])  # on the curve: inside
+    assert clean["interval"][0] <= clean["actual"] <= clean["interval"][1]
+    # a measurement, noise included: wider than the curve's own interval there
+    curve_low, curve_high = refit.predict(compute[-1])[1]
+    assert high - low > curve_high - curve_low
+    bad = loss.copy()
+    bad[-1] += 0.05  # the largest rung far above the curve of the others: outside the interval
+    off = held_out_check(compute, bad, prior, seed=[0, 1])
+    assert off["interval"][1] < bad[-1]
+    assert held_out_check(compute[:3], loss[:3], prior, seed=0) is None  # two points left: no posterior

@@ -44,21 +44,29 @@ class Certificate:
 
 @dataclass(frozen=True)
 class HeldOut:
-    """A family's scaling fit refitted without its largest rung, predicting it: the fit's own
-    extrapolation check (``scaling.fits.held_out_error``)."""
+    """A family's scaling posterior refitted without its largest rung, predicting it: the
+    prediction's own extrapolation check (``scaling.ladder.held_out_check``). ``interval``: the
+    central 90 % interval of a measurement at that rung (None in summaries written before it)."""
 
     compute: float
     actual: float
     predicted: float
     relative_error: float
     extrapolation_factor: float
+    interval: list[float] | None = None
 
-    def to_dict(self) -> dict[str, float]:
+    @property
+    def covered(self) -> bool | None:
+        """Whether the measured loss lies in the interval (None without one)."""
+        return None if self.interval is None else self.interval[0] <= self.actual <= self.interval[1]
+
+    def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, float]) -> HeldOut:
-        return cls(**data)
+    def from_dict(cls, data: dict[str, Any]) -> HeldOut:
+        interval = data.get("interval")
+        return cls(**{**data, "interval": list(interval) if interval is not None else None})
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,9 @@
 L(C) = E + A * C^(-alpha): E is the floor (irreducible loss), A > 0 and alpha > 0 say how
 fast loss falls with compute C (FLOPs per sample). The fit grids alpha and solves E and A
 in closed form for each alpha (bounded: floor_low <= E <= min L, A >= 0). It is the least-squares
-curve shown next to the posterior and the held-out check's predictor; predictions and intervals at
-the target come from the posterior, because a 3-parameter fit from 3 points has no residuals to tell
-its own uncertainty. With fewer than three points there is no fit; callers fall back explicitly.
+curve recorded next to the posterior (scaling.json's fit); predictions, intervals and the held-out
+check come from the posterior, because a 3-parameter fit from 3 points has no residuals to tell its
+own uncertainty. With fewer than three points there is no fit; callers fall back explicitly.
 With six or more points the fit is robust (Huber IRLS, alpha chosen by the smallest robust
 residual scale), so one bad proxy does not bend it; with fewer, least squares.
 """
@@ -118,22 +118,3 @@ def fit_log_trend(compute: np.ndarray, values: np.ndarray, max_slope: float = 0.
     x, y = np.log(compute), np.log(values)
     slope = float(np.clip(np.polyfit(x, y, 1)[0], -max_slope, max_slope))
     return LogTrend(slope=slope, intercept=float(y.mean() - slope * x.mean()))
-
-
-def held_out_error(compute: np.ndarray, loss: np.ndarray) -> dict[str, float] | None:
-    """Refit without the largest compute point and predict it: the fit's own extrapolation check."""
-    compute = np.asarray(compute, dtype=np.float64)
-    loss = np.asarray(loss, dtype=np.float64)
-    largest = int(np.argmax(compute))
-    rest = np.arange(len(compute)) != largest
-    fit = fit_power_law(compute[rest], loss[rest])
-    if fit is None:
-        return None
-    predicted = fit.predict(compute[largest])
-    return {
-        "compute": float(compute[largest]),
-        "actual": float(loss[largest]),
-        "predicted": float(predicted),
-        "relative_error": float(abs(predicted - loss[largest]) / loss[largest]),
-        "extrapolation_factor": float(compute[largest] / compute[rest].max()),
-    }

@@ -26,7 +26,7 @@ from unimixer_plan.mixers import ConfigError, ModelConfig, analytic_cost, build_
 from unimixer_plan.plan_config import PlanConfig
 from unimixer_plan.profiling import measure_latency_ms, resolve_device
 from unimixer_plan.run.trial_record import TrialRecord
-from unimixer_plan.scaling.fits import PowerLawFit, fit_log_trend, fit_power_law, held_out_error
+from unimixer_plan.scaling.fits import PowerLawFit, fit_log_trend, fit_power_law
 from unimixer_plan.scaling.posterior import INTERVAL_METHOD, Posterior, Prior, family_seed, fit_posterior
 from unimixer_plan.search_spaces import FamilySpace, IntRange, Limits, solve_width
 from unimixer_plan.search_spaces.cost_aware import family_knobs
@@ -67,7 +67,7 @@ class FamilyScaling:
     family: str
     points: list[dict[str, Any]]  # the best full-fidelity trial per rung (scaling.json's form)
     fit: PowerLawFit | None = None
-    held_out: dict[str, float] | None = None
+    held_out: dict[str, Any] | None = None
     trends: dict[str, float] = field(default_factory=dict)  # knob -> log-log slope
     target_config: ModelConfig | None = None
     target_flops: int | None = None
@@ -187,6 +187,35 @@ def fit_within_latency(
     return None, latency
 
 
+def held_out_check(
+    compute: np.ndarray, loss: np.ndarray, prior: Prior, seed: int | list[int], level: float = 0.9
+) -> dict[str, Any] | None:
+    """The posterior refitted without the largest rung, predicting it: the prediction's own
+    extrapolation check, made the way the target's prediction is made (median, and the central
+    ``level`` interval of a new measurement there, noise included, since the rung's loss is one)."""
+    compute = np.asarray(compute, dtype=np.float64)
+    loss = np.asarray(loss, dtype=np.float64)
+    largest = int(np.argmax(compute))
+    rest = np.arange(len(compute)) != largest
+    posterior = fit_posterior(compute[rest], loss[rest], prior, seed=seed)
+    if posterior is None:
+        return None
+    curve = posterior.draws(compute[largest])
+    # The noise needs a stream of its own: the posterior's seed would couple it to the draws.
+    noise = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]).standard_normal(len(curve))
+    measured = curve + posterior.sigma * noise
+    low, high = np.quantile(measured, [(1 - level) / 2, (1 + level) / 2])
+    predicted = float(np.median(curve))
+    return {
+        "compute": float(compute[largest]),
+        "actual": float(loss[largest]),
+        "predicted": predicted,
+        "relative_error": float(abs(predicted - loss[largest]) / loss[largest]),
+        "extrapolation_factor": float(compute[largest] / compute[rest].max()),
+        "interval": [float(low), float(high)],
+    }
+
+
 def analyse_family(
     family: str,
     rows: list[TrialRecord],
@@ -214,7 +243,8 @@ def analyse_family(
     if result.fit is None or result.posterior is None:
         result.note = "no fit: fewer than 3 distinct FLOPs among the rungs' best trials"
         return result
-    result.held_out = held_out_error(compute, loss) if len(best) >= 4 else None
+    if len(best) >= 4:
+        result.held_out = held_out_check(compute, loss, result.prior, family_seed(plan.seed, family))
     knobs, result.trends = scaled_knobs(space, best, target_flops)
     limits = Limits(flops=plan.budget.flops, params=plan.budget.params)
     config = fill_budget(space, knobs, limits, schema)
