@@ -34,6 +34,7 @@ from unimixer_plan.run.folder import RunFolder
 from unimixer_plan.run.trial_record import TrialRecord, TrialStatus
 from unimixer_plan.scaling.ladder import FILL_LOW
 from unimixer_plan.search.rungs import check_ray_address, ray_address_endpoint
+from unimixer_plan.summary_text import print_summary
 
 EXE = str(Path(sys.executable).with_name("unimixer-plan"))
 LITE = {"n_tokens": 8, "heads": 2, "rank": 4, "bases": 2, "depth": 2, "ffn_ratio": 2}
@@ -188,7 +189,7 @@ def test_resume_runs_only_the_missing_trials_and_keeps_finished_rows(tmp_path, n
 
 
 # Proxy ladder: both families follow a power law in FLOPs; unimixing_lite is better at every scale,
-# with small deterministic noise so the fits have residuals to bootstrap.
+# with small deterministic noise (proxy-level, 0.002) on every point.
 def ladder_loss(family: str, rung_index: int, k: int):
     floor = 0.44 if family == "unimixing_lite" else 0.47
     noise = 0.002 * math.sin(7.0 * rung_index + 3.0 * k + (1.0 if family == "wukong" else 0.0))
@@ -519,7 +520,7 @@ def test_the_choice_weighs_evidence_not_the_narrowest_interval(tmp_path, no_repo
     assert saved["family_probabilities"] == probabilities
 
 
-def test_indistinguishable_families_are_said_to_be_and_the_tie_break_is_stated(tmp_path, no_report_no_certify):
+def test_indistinguishable_families_are_said_to_be_and_the_tie_break_is_stated(tmp_path, capsys, no_report_no_certify):
     # wukong's 3 points sit on unimixing_lite's own curve: nothing tells the two apart at the target.
     plan = rising_ladder_plan(tmp_path)
     outcome = run_plan(plan, search=ScriptedSearch(evidence_script(0.44, (0.0, 0.0, 0.0))).runner)
@@ -534,3 +535,6 @@ def test_indistinguishable_families_are_said_to_be_and_the_tie_break_is_stated(t
     assert scaling["chosen_family"] == lower == summary.chosen.model.family
     assert f"chose {lower} by the tie-break" in warning and "lower predicted median" in warning
     assert json.loads((Path(plan.out) / "summary.json").read_text())["warnings"] == list(summary.warnings)
+    print_summary(summary)
+    printed = capsys.readouterr().out
+    assert "P(lowest at target): " in printed and "warning: families indistinguishable" in printed
