@@ -538,3 +538,20 @@ def test_indistinguishable_families_are_said_to_be_and_the_tie_break_is_stated(t
     print_summary(summary)
     printed = capsys.readouterr().out
     assert "P(lowest at target): " in printed and "warning: families indistinguishable" in printed
+
+
+def test_the_report_draws_the_plan_s_own_posterior(tmp_path, no_report_no_certify):
+    from unimixer_plan.reports.data import load_report_data
+
+    plan = ladder_plan(tmp_path)
+    run_plan(plan, search=ScriptedSearch(ladder_script).runner)
+    scaling = json.loads((Path(plan.out) / "scaling.json").read_text())
+    curves = {c.family: c for c in load_report_data(plan.out).scaling}
+    assert curves.keys() == scaling["families"].keys()
+    for family, entry in scaling["families"].items():
+        curve = curves[family]
+        assert curve.grid[-1] == pytest.approx(entry["target_flops"])
+        # same prior, same per-family seed: the band ends exactly at the plan's interval and median
+        assert curve.curve[-1] == pytest.approx(entry["predicted_logloss"])
+        assert [curve.band_low[-1], curve.band_high[-1]] == pytest.approx(entry["interval"])
+        assert all(lo <= mid <= hi for lo, mid, hi in zip(curve.band_low, curve.curve, curve.band_high, strict=True))
