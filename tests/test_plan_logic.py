@@ -540,13 +540,18 @@ def test_indistinguishable_families_are_said_to_be_and_the_tie_break_is_stated(t
     assert "P(lowest at target): " in printed and "warning: families indistinguishable" in printed
 
 
-def test_the_report_draws_the_plan_s_own_posterior(tmp_path, no_report_no_certify):
+def test_the_report_draws_the_plan_s_own_posterior_and_shows_the_probabilities(tmp_path, no_report_no_certify):
     from unimixer_plan.reports.data import load_report_data
+    from unimixer_plan.reports.figures import chosen_table
 
     plan = ladder_plan(tmp_path)
-    run_plan(plan, search=ScriptedSearch(ladder_script).runner)
+    outcome = run_plan(plan, search=ScriptedSearch(ladder_script).runner)
     scaling = json.loads((Path(plan.out) / "scaling.json").read_text())
-    curves = {c.family: c for c in load_report_data(plan.out).scaling}
+    report = load_report_data(plan.out)
+    curves = {c.family: c for c in report.scaling}
+    names, values = chosen_table(report).data[0].cells.values
+    shares = dict(zip(names, values, strict=True))["P(lowest at target)"]
+    assert shares.startswith(f"unimixing_lite {outcome.summary.family_probabilities['unimixing_lite']:.2f}")
     assert curves.keys() == scaling["families"].keys()
     for family, entry in scaling["families"].items():
         curve = curves[family]
