@@ -35,10 +35,9 @@ FLOOR_SLACK_SIGMAS = 2.0
 # sigma when it is not measured, for the floor's upper bound only: the top of the seed-to-seed
 # logloss noise measured on proxies of 3e4-2e6 FLOPs/sample (0.001-0.003).
 TYPICAL_PROXY_SIGMA = 0.003
-# A posterior "piles up at a bound" when the outer 5 % of a parameter's prior range holds this
-# much of its mass (three times what the prior puts there).
-EDGE_SHARE = 0.05
-EDGE_MASS = 0.15
+# A posterior "piles up at a bound" when the bound cuts it where its density (on the grid, marginal)
+# is still at least this share of its peak: the bound, not the data, ends it there.
+EDGE_DENSITY = 0.5
 INTERVAL_METHOD = (
     "Bayesian grid posterior: alpha log-uniform, floor uniform between floor_low and the lowest loss, "
     "scale flat and marginalised, sigma measured or marginalised; posterior predictive median and central interval"
@@ -132,10 +131,10 @@ def _log_likelihood(
     return log_lik, a_hat, root
 
 
-def _edge_mass(marginal: np.ndarray) -> tuple[float, float]:
-    """Posterior mass in the lowest and highest EDGE_SHARE of a grid's cells."""
-    edge = max(1, round(EDGE_SHARE * len(marginal)))
-    return float(marginal[:edge].sum()), float(marginal[-edge:].sum())
+def _cut_edges(marginal: np.ndarray) -> tuple[bool, bool]:
+    """Whether the lower and the upper bound of a grid cut the marginal posterior near its peak."""
+    peak = marginal.max()
+    return bool(marginal[0] >= EDGE_DENSITY * peak), bool(marginal[-1] >= EDGE_DENSITY * peak)
 
 
 def fit_posterior(
@@ -171,8 +170,8 @@ def fit_posterior(
     weights /= weights.sum()
     at_bound = []
     for name, marginal in (("alpha", weights.sum((1, 2))), ("floor", weights.sum((0, 2)))):
-        low, high = _edge_mass(marginal)
-        at_bound += [f"{name}_low"] * (low >= EDGE_MASS) + [f"{name}_high"] * (high >= EDGE_MASS)
+        low, high = _cut_edges(marginal)
+        at_bound += [f"{name}_low"] * low + [f"{name}_high"] * high
     rng = np.random.default_rng(seed)
     cells = rng.choice(weights.size, size=samples, p=weights.ravel())
     k, m, s = np.unravel_index(cells, weights.shape)
