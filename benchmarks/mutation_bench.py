@@ -38,13 +38,22 @@ DECISION_FUNCTIONS = {
     "what is told to Optuna": ["unimixer_plan.search.driver.xǁPlanSearchǁon_trial_complete*"],
     "choice at the target": [
         f"unimixer_plan.plan.x_{name}__mutmut_*"
-        for name in ("full_fidelity_rows", "pareto_rows", "finish_plan", "finish_ladder", "target_row", "plan_rungs")
+        for name in (
+            "full_fidelity_rows",
+            "pareto_rows",
+            "finish_plan",
+            "finish_ladder",
+            "choose_family",
+            "target_row",
+            "plan_rungs",
+        )
     ],
     "budget solving": [
         f"unimixer_plan.search_spaces.cost_aware.x_{name}__mutmut_*"
         for name in ("solve_width", "fits", "width_multiple", "narrowest_config", "repair", "family_knobs")
     ],
     "scaling fits": ["unimixer_plan.scaling.fits.x*"],
+    "scaling posterior": ["unimixer_plan.scaling.posterior.x*"],
 }
 # mutmut's exit-code meanings (mutmut.stats.status_by_exit_code), kept here so the report reads the
 # meta files even if mutmut's internals move.

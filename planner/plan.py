@@ -28,6 +28,7 @@ from unimixer_plan.scaling.ladder import (
     ladder_budgets,
     proxy_max_flops,
 )
+from unimixer_plan.scaling.posterior import Prior, probability_lowest
 from unimixer_plan.search.pareto import non_dominated
 from unimixer_plan.search.rungs import Rung, SearchRunner
 from unimixer_plan.search_spaces import FamilySpace, load_spaces, smallest_config
@@ -35,6 +36,14 @@ from unimixer_plan.training.baselines import BaselineResult, fm_verdict, gains_o
 
 # Without a FLOPs budget, direct search stops at this size (it must train on this machine).
 DIRECT_SEARCH_MAX_FLOPS = 1e8
+# Below this probability of being the lowest at the target, no family is called the winner: the
+# evidence cannot tell them apart and the tie-break (lower predicted median) decides.
+DECISIVE_PROBABILITY = 0.6
+CHOICE_RULE = (
+    "highest posterior probability of the lowest logloss at the family's own target (joint draws, families "
+    f"independent); below {DECISIVE_PROBABILITY:g} the families are indistinguishable and the lower predicted "
+    "median (then fewer target FLOPs) wins"
+)
 
 
 @dataclass(frozen=True)
@@ -206,15 +215,16 @@ def add_baselines(summary: PlanSummary, baselines: dict[str, BaselineResult]) ->
     model far costlier than FM does not beat it."""
     scores = {name: BaselineScore.of(result) for name, result in baselines.items()}
     chosen = summary.chosen
+    earlier = summary.warnings or ()  # the ladder's choice warnings stay
     if chosen is None:
-        return replace(summary, baselines=scores, warnings=())
+        return replace(summary, baselines=scores, warnings=earlier)
     gains = gains_over_baselines(chosen.val_logloss, chosen.val_auc, baselines)
     verdict = fm_verdict(chosen.val_logloss, chosen.certificate.flops_fvcore, baselines)
     return replace(
         summary,
         chosen=replace(chosen, gain_over_baselines=gains),
         baselines=scores,
-        warnings=(verdict,) if verdict else (),
+        warnings=(*earlier, verdict) if verdict else earlier,
     )
 
 
@@ -262,11 +272,10 @@ def finish_ladder(
     rows = folder.load_trials()
     ladder = sorted({(r.index, r.flops) for r in rungs})
     proxy_front = pareto_rows(rows, plan)
-    analyses = [analyse_family(f, rows, plan, spaces[f], schema, plan.budget.flops) for f in sorted(spaces)]
+    prior = Prior(floor_low=data.noise_floor_logloss if data.noise_floor_logloss is not None else 0.0)
+    analyses = [analyse_family(f, rows, plan, spaces[f], schema, plan.budget.flops, prior) for f in sorted(spaces)]
     candidates = [a for a in analyses if a.predicted_logloss is not None]
-    # Rank by the pessimistic end of the 90 % interval: a point prediction from a few noisy proxies
-    # rewards the most optimistic extrapolation (winner's curse); the upper bound rewards evidence.
-    chosen = min(candidates, key=lambda a: (a.interval[1], a.predicted_logloss)) if candidates else None
+    chosen, probabilities, warnings = choose_family(candidates)
     targets = [target_row(a) for a in candidates]
     if targets:
         points = np.array([[t.val_logloss, t.flops] for t in targets])
@@ -279,7 +288,8 @@ def finish_ladder(
         "model": "L(C) = floor + scale * exp(-alpha * (ln C - log_c_reference)); C = FLOPs/sample",
         "families": {a.family: a.to_dict() for a in analyses},
         "chosen_family": chosen.family if chosen else None,
-        "choice_rule": "lowest upper bound of the 90% interval of predicted logloss at the target",
+        "choice_rule": CHOICE_RULE,
+        "family_probabilities": probabilities,
     }
     folder.scaling_file.write_text(json.dumps(scaling, indent=2) + "\n")
     summary = replace(
@@ -287,6 +297,8 @@ def finish_ladder(
         mode="ladder",
         rungs=scaling["rungs"],
         held_out={a.family: HeldOut.from_dict(a.held_out) for a in analyses if a.held_out},
+        family_probabilities=probabilities,
+        warnings=warnings,
     )
     if chosen is not None:
         config = chosen.target_config
@@ -308,6 +320,38 @@ def finish_ladder(
         summary = replace(summary, chosen=choice)
         save_config(config, folder.chosen_file, extra=export_metadata(plan, data, choice))
     return PlanOutcome(folder, rows, summary)
+
+
+def choose_family(
+    candidates: list[FamilyScaling],
+) -> tuple[FamilyScaling | None, dict[str, float], tuple[str, ...]]:
+    """The family most likely to have the lowest logloss at its own scaled-up target, its probability
+    per family, and warnings. Why probabilities: ranking by an interval's end rewards whichever
+    family's interval is narrowest, which with few points was the least known one; the posterior's
+    draws weigh each family's evidence. Below DECISIVE_PROBABILITY the choice is a tie-break, said so."""
+    if not candidates:
+        return None, {}, ()
+    draws = {a.family: a.posterior.draws(a.target_flops) for a in candidates}
+    probabilities = probability_lowest(draws)
+    warnings = []
+    best = max(candidates, key=lambda a: probabilities[a.family])
+    if probabilities[best.family] >= DECISIVE_PROBABILITY:
+        chosen = best
+    else:
+        chosen = min(candidates, key=lambda a: (a.predicted_logloss, a.target_flops))
+        shares = ", ".join(f"{f} {p:.2f}" for f, p in sorted(probabilities.items(), key=lambda i: -i[1]))
+        warnings.append(
+            f"families indistinguishable at this evidence: no family is the lowest at the target with probability "
+            f">= {DECISIVE_PROBABILITY:g} ({shares}); chose {chosen.family} by the tie-break, the lower predicted "
+            "median logloss (then fewer target FLOPs); more rungs or seed replicates would separate them"
+        )
+    for a in candidates:
+        if a.at_bound:
+            warnings.append(
+                f"{a.family}: the scaling posterior piles up at a prior bound ({', '.join(a.at_bound)}): its "
+                "predicted interval is set by the stated prior, not by the proxies"
+            )
+    return chosen, probabilities, tuple(warnings)
 
 
 def target_row(analysis: FamilyScaling) -> ScaledTarget:

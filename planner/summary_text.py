@@ -34,7 +34,8 @@ def print_summary(summary: PlanSummary) -> None:
         if held:
             typer.echo(
                 f"  held-out check     : largest rung predicted {held.predicted:.4f} vs measured "
-                f"{held.actual:.4f} ({held.relative_error:.2%} error, {held.extrapolation_factor:.1f}x beyond)"
+                f"{held.actual:.4f} ({held.relative_error:.2%} error, {held.extrapolation_factor:.1f}x beyond"
+                + (f", {'inside' if held.covered else 'OUTSIDE'} its 90% interval)" if held.interval else ")")
             )
     else:
         typer.echo(f"chosen: trial {chosen.trial_id}, {model.family} ({knobs})")
@@ -52,6 +53,9 @@ def print_summary(summary: PlanSummary) -> None:
             f"(chosen {abs(logloss_gain):.4f} {'lower' if logloss_gain > 0 else 'higher'})"
             + (f", AUC {base.val_auc:.4f} (chosen {gain.auc:+.4f})" if gain and gain.auc is not None else "")
         )
+    if summary.family_probabilities and len(summary.family_probabilities) > 1:
+        ranked = sorted(summary.family_probabilities.items(), key=lambda item: -item[1])
+        typer.echo("  P(lowest at target): " + ", ".join(f"{family} {p:.2f}" for family, p in ranked))
     for warning in summary.warnings or ():
         typer.echo(f"  warning: {warning}")
     budget = summary.budget

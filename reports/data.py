@@ -17,7 +17,7 @@ from unimixer_plan.plan_config import PlanConfig
 from unimixer_plan.run.folder import RunFolder
 from unimixer_plan.run.summary import Chosen, PlanSummary
 from unimixer_plan.run.trial_record import TrialStatus
-from unimixer_plan.scaling.fits import PowerLawFit, bootstrap_band
+from unimixer_plan.scaling.posterior import Prior, family_seed, fit_posterior
 from unimixer_plan.search.pareto import hypervolume
 
 
@@ -46,8 +46,8 @@ class ScalingCurve:
     loss: list[float]
     fit: dict[str, float]
     grid: list[float]  # from the smallest proxy to the target
-    curve: list[float]
-    band_low: list[float]
+    curve: list[float]  # the posterior median (it meets the predicted point at the target)
+    band_low: list[float]  # the posterior's central 90 % band
     band_high: list[float]
     target_flops: float | None
     predicted: float | None
@@ -138,12 +138,16 @@ def _scaling_curves(folder: RunFolder, plan: PlanConfig) -> list[ScalingCurve]:
     for family, entry in scaling["families"].items():
         if not entry["fit"]:
             continue
-        fit = PowerLawFit(**entry["fit"])
         compute = np.array([p["flops"] for p in entry["points"]], dtype=float)
         loss = np.array([p["val_logloss"] for p in entry["points"]], dtype=float)
+        # The same posterior the plan drew (same prior, same seed), so the band meets the interval.
+        prior = Prior.from_dict(entry.get("prior"))
+        posterior = fit_posterior(compute, loss, prior, seed=family_seed(plan.seed, family))
+        if posterior is None:
+            continue
         end = entry["target_flops"] or plan.budget.flops or compute.max()
         grid = np.geomspace(compute.min(), max(end, compute.max()), 60)
-        low, high = bootstrap_band(compute, loss, fit, grid, seed=plan.seed)
+        median, low, high = posterior.band(grid)
         curves.append(
             ScalingCurve(
                 family=family,
@@ -151,7 +155,7 @@ def _scaling_curves(folder: RunFolder, plan: PlanConfig) -> list[ScalingCurve]:
                 loss=loss.tolist(),
                 fit=entry["fit"],
                 grid=grid.tolist(),
-                curve=np.asarray(fit.predict(grid)).tolist(),
+                curve=median.tolist(),
                 band_low=low.tolist(),
                 band_high=high.tolist(),
                 target_flops=entry["target_flops"],

@@ -149,7 +149,7 @@ def scaling_figure(data: ReportData) -> go.Figure | None:
                 line={"width": 0},
                 fillcolor=colour,
                 opacity=0.15,
-                name=f"{curve.family} 90% band",
+                name=f"{curve.family} 90% posterior band",
                 hoverinfo="skip",
             )
         )
@@ -159,7 +159,7 @@ def scaling_figure(data: ReportData) -> go.Figure | None:
                 y=curve.curve,
                 mode="lines",
                 line={"color": colour},
-                name=f"{curve.family} fit (alpha {curve.fit['alpha']:.3f}{held})",
+                name=f"{curve.family} posterior median (least-squares alpha {curve.fit['alpha']:.3f}{held})",
             )
         )
         fig.add_trace(
@@ -305,7 +305,7 @@ def chosen_table(data: ReportData) -> go.Figure:
     rows: list[tuple[str, str]] = []
     chosen = data.chosen
     if chosen:
-        kind = "predicted by the scaling fit" if chosen.predicted else "measured"
+        kind = "predicted by the scaling posterior" if chosen.predicted else "measured"
         model = chosen.model
         rows += [("family", model.family)]
         rows += [(k, str(getattr(model, k))) for k in KNOBS if getattr(model, k) is not None]
@@ -314,6 +314,10 @@ def chosen_table(data: ReportData) -> go.Figure:
             low, high = chosen.val_logloss_interval
             quality += f", 90% interval [{low:.4f}, {high:.4f}]"
         rows.append(("val logloss", quality))
+        probabilities = data.summary.family_probabilities or {}
+        if len(probabilities) > 1:
+            ranked = sorted(probabilities.items(), key=lambda item: -item[1])
+            rows.append(("P(lowest at target)", ", ".join(f"{family} {p:.2f}" for family, p in ranked)))
         budget = data.budget
         certificate = chosen.certificate
         for name, key, value, limit in (

@@ -34,6 +34,7 @@ from unimixer_plan.run.folder import RunFolder
 from unimixer_plan.run.trial_record import TrialRecord, TrialStatus
 from unimixer_plan.scaling.ladder import FILL_LOW
 from unimixer_plan.search.rungs import check_ray_address, ray_address_endpoint
+from unimixer_plan.summary_text import print_summary
 
 EXE = str(Path(sys.executable).with_name("unimixer-plan"))
 LITE = {"n_tokens": 8, "heads": 2, "rank": 4, "bases": 2, "depth": 2, "ffn_ratio": 2}
@@ -188,7 +189,7 @@ def test_resume_runs_only_the_missing_trials_and_keeps_finished_rows(tmp_path, n
 
 
 # Proxy ladder: both families follow a power law in FLOPs; unimixing_lite is better at every scale,
-# with small deterministic noise so the fits have residuals to bootstrap.
+# with small deterministic noise (proxy-level, 0.002) on every point.
 def ladder_loss(family: str, rung_index: int, k: int):
     floor = 0.44 if family == "unimixing_lite" else 0.47
     noise = 0.002 * math.sin(7.0 * rung_index + 3.0 * k + (1.0 if family == "wukong" else 0.0))
@@ -202,7 +203,7 @@ def ladder_script(rung, k):
     return Scripted(family, knobs, level, ladder_loss(family, rung.index, k))
 
 
-def test_ladder_chooses_the_family_with_the_lowest_upper_bound_at_the_target(tmp_path, no_report_no_certify):
+def test_ladder_chooses_the_family_most_likely_lowest_at_the_target(tmp_path, no_report_no_certify):
     plan = ladder_plan(tmp_path)
     search = ScriptedSearch(ladder_script)
     outcome = run_plan(plan, search=search.runner)
@@ -217,6 +218,12 @@ def test_ladder_chooses_the_family_with_the_lowest_upper_bound_at_the_target(tmp
     lite, wukong = families["unimixing_lite"], families["wukong"]
     assert lite["interval"][1] < wukong["interval"][1]
     assert scaling["chosen_family"] == "unimixing_lite"
+    probabilities = scaling["family_probabilities"]
+    assert probabilities == summary.family_probabilities and sum(probabilities.values()) == pytest.approx(1.0)
+    assert probabilities["unimixing_lite"] >= plan_module.DECISIVE_PROBABILITY > probabilities["wukong"]
+    for family in (lite, wukong):
+        assert family["interval"][0] <= family["predicted_logloss"] <= family["interval"][1]
+        assert family["interval_method"] and family["prior"]["floor_low"] > 0  # synthetic: the Bayes floor
     chosen = summary.chosen
     assert chosen.model.family == "unimixing_lite" and chosen.predicted
     assert chosen.val_logloss == lite["predicted_logloss"]
@@ -434,7 +441,7 @@ def test_ladder_run_folder_records(tmp_path, no_report_no_certify):
     assert scaling["rungs"] == [{"rung": k + 1, "flops_budget": pytest.approx(b)} for k, b in enumerate(budgets)]
     assert scaling["target"] == plan.to_dict()["budget"]
     assert scaling["model"] == "L(C) = floor + scale * exp(-alpha * (ln C - log_c_reference)); C = FLOPs/sample"
-    assert scaling["choice_rule"] == "lowest upper bound of the 90% interval of predicted logloss at the target"
+    assert scaling["choice_rule"] == plan_module.CHOICE_RULE and "probability" in scaling["choice_rule"]
     summary = outcome.summary
     assert outcome.folder == RunFolder(out) and len(outcome.trials) == 16
     assert summary.rungs == scaling["rungs"]
@@ -470,3 +477,86 @@ def test_a_ladder_without_full_fidelity_trials_chooses_nothing(tmp_path, no_repo
     assert outcome.summary.chosen is None and scaling["chosen_family"] is None
     assert all(f["fit"] is None and "no fit" in f["note"] for f in scaling["families"].values())
     assert not (Path(outcome.summary.run_dir) / "chosen.yaml").exists()
+
+
+def rising_ladder_plan(tmp_path: Path) -> PlanConfig:
+    """Five rungs (2.3e4 to 6e6 FLOPs/sample), two trials per (rung, family)."""
+    return replace(ladder_plan(tmp_path, trials=20, budget=Budget(flops=9.6e7, batch_size=8)), proxy_max_flops=6e6)
+
+
+def evidence_script(wukong_floor: float, wukong_noise: tuple[float, float, float]):
+    """unimixing_lite: five rungs on a clean curve. wukong: only its three largest rungs finish (the two
+    smallest stop early), with noise of the given signs, on a curve whose floor is ``wukong_floor``."""
+
+    def script(rung, k):
+        family = rung.families[0]
+        level = 1.0 if k % 2 == 0 else 0.4
+        if family == "unimixing_lite":
+            return Scripted(family, LITE, level, lambda flops: 0.44 + 0.25 * (flops / 1e4) ** -0.3)
+        if rung.index <= 2:
+            return Scripted(family, WUKONG, level, 0.6, status=TrialStatus.STOPPED, fidelity_share=1 / 3)
+        noise = wukong_noise[rung.index - 3]
+        return Scripted(family, WUKONG, level, lambda flops: wukong_floor + 0.25 * (flops / 1e4) ** -0.3 + noise)
+
+    return script
+
+
+def test_the_choice_weighs_evidence_not_the_narrowest_interval(tmp_path, no_report_no_certify):
+    # wukong: 3 noisy points on a curve 0.02 lower, a wide interval; unimixing_lite: 5 clean points, narrow.
+    # The lowest upper bound (the old rule) picks unimixing_lite; wukong is most likely the lower at the target.
+    plan = rising_ladder_plan(tmp_path)
+    outcome = run_plan(plan, search=ScriptedSearch(evidence_script(0.42, (0.003, -0.003, 0.003))).runner)
+    scaling = json.loads((Path(plan.out) / "scaling.json").read_text())
+    lite, wukong = scaling["families"]["unimixing_lite"], scaling["families"]["wukong"]
+    assert len(lite["points"]) == 5 and len(wukong["points"]) == 3
+    assert wukong["interval"][1] - wukong["interval"][0] > 2 * (lite["interval"][1] - lite["interval"][0])
+    assert wukong["interval"][1] > lite["interval"][1]  # the old rule's pick would be unimixing_lite
+    probabilities = outcome.summary.family_probabilities
+    assert sum(probabilities.values()) == pytest.approx(1.0)
+    assert probabilities["wukong"] >= plan_module.DECISIVE_PROBABILITY
+    assert scaling["chosen_family"] == "wukong" == outcome.summary.chosen.model.family
+    assert not any("indistinguishable" in w for w in outcome.summary.warnings)
+    saved = json.loads((Path(plan.out) / "summary.json").read_text())
+    assert saved["family_probabilities"] == probabilities
+
+
+def test_indistinguishable_families_are_said_to_be_and_the_tie_break_is_stated(tmp_path, capsys, no_report_no_certify):
+    # wukong's 3 points sit on unimixing_lite's own curve: nothing tells the two apart at the target.
+    plan = rising_ladder_plan(tmp_path)
+    outcome = run_plan(plan, search=ScriptedSearch(evidence_script(0.44, (0.0, 0.0, 0.0))).runner)
+    summary = outcome.summary
+    probabilities = summary.family_probabilities
+    assert max(probabilities.values()) < plan_module.DECISIVE_PROBABILITY
+    assert sum(probabilities.values()) == pytest.approx(1.0)
+    [warning] = [w for w in summary.warnings if "indistinguishable" in w]
+    scaling = json.loads((Path(plan.out) / "scaling.json").read_text())
+    medians = {f: a["predicted_logloss"] for f, a in scaling["families"].items()}
+    lower = min(medians, key=medians.get)
+    assert scaling["chosen_family"] == lower == summary.chosen.model.family
+    assert f"chose {lower} by the tie-break" in warning and "lower predicted median" in warning
+    assert json.loads((Path(plan.out) / "summary.json").read_text())["warnings"] == list(summary.warnings)
+    print_summary(summary)
+    printed = capsys.readouterr().out
+    assert "P(lowest at target): " in printed and "warning: families indistinguishable" in printed
+
+
+def test_the_report_draws_the_plan_s_own_posterior_and_shows_the_probabilities(tmp_path, no_report_no_certify):
+    from unimixer_plan.reports.data import load_report_data
+    from unimixer_plan.reports.figures import chosen_table
+
+    plan = ladder_plan(tmp_path)
+    outcome = run_plan(plan, search=ScriptedSearch(ladder_script).runner)
+    scaling = json.loads((Path(plan.out) / "scaling.json").read_text())
+    report = load_report_data(plan.out)
+    curves = {c.family: c for c in report.scaling}
+    names, values = chosen_table(report).data[0].cells.values
+    shares = dict(zip(names, values, strict=True))["P(lowest at target)"]
+    assert shares.startswith(f"unimixing_lite {outcome.summary.family_probabilities['unimixing_lite']:.2f}")
+    assert curves.keys() == scaling["families"].keys()
+    for family, entry in scaling["families"].items():
+        curve = curves[family]
+        assert curve.grid[-1] == pytest.approx(entry["target_flops"])
+        # same prior, same per-family seed: the band ends exactly at the plan's interval and median
+        assert curve.curve[-1] == pytest.approx(entry["predicted_logloss"])
+        assert [curve.band_low[-1], curve.band_high[-1]] == pytest.approx(entry["interval"])
+        assert all(lo <= mid <= hi for lo, mid, hi in zip(curve.band_low, curve.curve, curve.band_high, strict=True))

@@ -187,6 +187,7 @@ def test_a_direct_plan_s_summary_round_trips(tmp_path, scripted_plan):
     summary = outcome.summary
     assert summary.chosen.trial_id == 0 and summary.warnings and summary.chosen.gain_over_baselines["fm"].auc < 0
     assert summary.rungs is None and summary.held_out is None  # a direct plan writes neither key
+    assert summary.family_probabilities is None and "family_probabilities" not in summary.to_dict()
     assert_round_trips(summary, Path(summary.run_dir))
     with (Path(summary.run_dir) / "pareto.csv").open() as handle:
         assert tuple(csv.DictReader(handle).fieldnames) == TRIAL_COLUMNS
@@ -203,6 +204,8 @@ def test_a_ladder_s_summary_round_trips_finished_and_interrupted(tmp_path, scrip
     assert_round_trips(interrupted, Path(plan.out))
     summary = run_plan(plan, resume=True, search=ScriptedSearch(ladder_script).runner).summary
     assert summary.chosen.predicted and summary.chosen.held_out is not None and summary.rungs
+    assert summary.family_probabilities == {"wukong": 1.0}  # one family: certain to be the lowest of one
+    assert interrupted.family_probabilities is None and "family_probabilities" not in interrupted.to_dict()
     assert_round_trips(summary, Path(plan.out))
 
 

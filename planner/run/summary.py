@@ -44,21 +44,29 @@ class Certificate:
 
 @dataclass(frozen=True)
 class HeldOut:
-    """A family's scaling fit refitted without its largest rung, predicting it: the fit's own
-    extrapolation check (``scaling.fits.held_out_error``)."""
+    """A family's scaling posterior refitted without its largest rung, predicting it: the
+    prediction's own extrapolation check (``scaling.ladder.held_out_check``). ``interval``: the
+    central 90 % interval of a measurement at that rung (None in summaries written before it)."""
 
     compute: float
     actual: float
     predicted: float
     relative_error: float
     extrapolation_factor: float
+    interval: list[float] | None = None
 
-    def to_dict(self) -> dict[str, float]:
+    @property
+    def covered(self) -> bool | None:
+        """Whether the measured loss lies in the interval (None without one)."""
+        return None if self.interval is None else self.interval[0] <= self.actual <= self.interval[1]
+
+    def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, float]) -> HeldOut:
-        return cls(**data)
+    def from_dict(cls, data: dict[str, Any]) -> HeldOut:
+        interval = data.get("interval")
+        return cls(**{**data, "interval": list(interval) if interval is not None else None})
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,7 @@ class Chosen:
     margins: dict[str, float]  # per budget set (flops, params, latency_ms): the share left unused
     epochs: int | None = None  # a trial's
     best_epoch: int | None = None
-    val_logloss_interval: tuple[float, float] | None = None  # a target's 90 % bootstrap interval
+    val_logloss_interval: tuple[float, float] | None = None  # a target's 90 % posterior interval
     held_out: HeldOut | None = None
     fit: dict[str, float] | None = None  # the family's PowerLawFit, as in scaling.json
     proxy_points: list[dict[str, Any]] | None = None  # the best proxy per rung, as in scaling.json
@@ -176,8 +184,9 @@ class Chosen:
 @dataclass(frozen=True, kw_only=True)
 class PlanSummary:
     """summary.json. The keys after ``chosen`` are None where that part of the plan did not happen:
-    ``rungs``/``held_out`` on a direct search or an interrupted ladder; ``baselines``, ``warnings`` and
-    ``planned_trials`` until ``run_plan`` adds them (and in summaries written before they existed)."""
+    ``rungs``/``held_out``/``family_probabilities`` on a direct search or an interrupted ladder;
+    ``baselines``, ``warnings`` and ``planned_trials`` until ``run_plan`` adds them (and in summaries
+    written before they existed)."""
 
     run_dir: str
     mode: Literal["direct", "ladder"]
@@ -194,6 +203,8 @@ class PlanSummary:
     baselines: dict[str, BaselineScore] | None = None
     warnings: tuple[str, ...] | None = None
     planned_trials: int | None = None
+    # per family with a prediction at its target: the probability that it has the lowest logloss there
+    family_probabilities: dict[str, float] | None = None
 
     @staticmethod
     def count_by_status(records: list[TrialRecord]) -> dict[str, int]:
@@ -222,6 +233,8 @@ class PlanSummary:
             out["warnings"] = list(self.warnings)
         if self.planned_trials is not None:
             out["planned_trials"] = self.planned_trials
+        if self.family_probabilities is not None:
+            out["family_probabilities"] = self.family_probabilities
         return out
 
     @classmethod
@@ -246,4 +259,5 @@ class PlanSummary:
             baselines={n: BaselineScore.from_dict(b) for n, b in baselines.items()} if baselines is not None else None,
             warnings=tuple(warnings) if warnings is not None else None,
             planned_trials=data.get("planned_trials"),
+            family_probabilities=data.get("family_probabilities"),
         )

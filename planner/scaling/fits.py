@@ -1,9 +1,11 @@
-"""Scaling-law fits in plain numpy.
+"""Scaling-law point fits in plain numpy (the uncertainty is ``scaling.posterior``'s).
 
 L(C) = E + A * C^(-alpha): E is the floor (irreducible loss), A > 0 and alpha > 0 say how
 fast loss falls with compute C (FLOPs per sample). The fit grids alpha and solves E and A
-in closed form for each alpha (bounded: 0 <= E <= min L, A >= 0). Uncertainty comes
-from a residual bootstrap. With fewer than three points there is no fit; callers fall back explicitly.
+in closed form for each alpha (bounded: floor_low <= E <= min L, A >= 0). It is the least-squares
+curve recorded next to the posterior (scaling.json's fit); predictions, intervals and the held-out
+check come from the posterior, because a 3-parameter fit from 3 points has no residuals to tell its
+own uncertainty. With fewer than three points there is no fit; callers fall back explicitly.
 With six or more points the fit is robust (Huber IRLS, alpha chosen by the smallest robust
 residual scale), so one bad proxy does not bend it; with fewer, least squares.
 """
@@ -38,9 +40,11 @@ class PowerLawFit:
         return asdict(self)
 
 
-def _weighted_fits(basis: np.ndarray, loss: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _weighted_fits(
+    basis: np.ndarray, loss: np.ndarray, weights: np.ndarray, floor_low: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """For every alpha row of ``basis`` (K, n): weighted least squares of loss ~ E + A * basis with
-    0 <= E <= min(loss) and A >= 0, in closed form."""
+    floor_low <= E <= min(loss) and A >= 0, in closed form."""
     s0, s1, s2 = weights.sum(1), (weights * basis).sum(1), (weights * basis**2).sum(1)
     t0, t1 = (weights * loss).sum(1), (weights * basis * loss).sum(1)
     det = s0 * s2 - s1**2
@@ -50,17 +54,17 @@ def _weighted_fits(basis: np.ndarray, loss: np.ndarray, weights: np.ndarray) -> 
     flat = scale <= 0  # loss does not fall with compute: a flat line at the weighted mean
     floor = np.where(flat, t0 / s0, floor)
     scale = np.where(flat, 0.0, scale)
-    clipped = np.clip(floor, 0.0, loss.min())
+    clipped = np.clip(floor, min(floor_low, loss.min()), loss.min())
     refit = ~flat & (clipped != floor)
     rescale = np.maximum(0.0, (weights * (loss - clipped[:, None]) * basis).sum(1) / np.maximum(s2, 1e-300))
     scale = np.where(refit, rescale, scale)
     return clipped, scale
 
 
-def fit_power_law(compute: np.ndarray, loss: np.ndarray) -> PowerLawFit | None:
+def fit_power_law(compute: np.ndarray, loss: np.ndarray, floor_low: float = 0.0) -> PowerLawFit | None:
     """Fit L = E + A C^-alpha over a grid of alpha (E, A in closed form for each); robust
-    (Huber IRLS) from ROBUST_MIN_POINTS points on. None with fewer than MIN_POINTS distinct
-    compute values."""
+    (Huber IRLS) from ROBUST_MIN_POINTS points on. The floor stays at or above ``floor_low`` (a known
+    Bayes floor; 0 when none is known). None with fewer than MIN_POINTS distinct compute values."""
     compute = np.asarray(compute, dtype=np.float64)
     loss = np.asarray(loss, dtype=np.float64)
     keep = np.isfinite(compute) & np.isfinite(loss) & (compute > 0)
@@ -71,7 +75,7 @@ def fit_power_law(compute: np.ndarray, loss: np.ndarray) -> PowerLawFit | None:
     x = np.log(compute) - log_ref
     basis = np.exp(-ALPHA_GRID[:, None] * x[None, :])  # (K, n)
     weights = np.ones_like(basis)
-    floor, scale = _weighted_fits(basis, loss, weights)
+    floor, scale = _weighted_fits(basis, loss, weights, floor_low)
     residuals = loss - floor[:, None] - scale[:, None] * basis
     if len(loss) < ROBUST_MIN_POINTS:
         best = int(np.argmin((residuals**2).sum(1)))
@@ -83,7 +87,7 @@ def fit_power_law(compute: np.ndarray, loss: np.ndarray) -> PowerLawFit | None:
             delta = np.maximum(1.345 * sigma, 1e-7)
             absolute = np.abs(residuals)
             weights = np.where(absolute <= delta, 1.0, delta / np.maximum(absolute, 1e-300))
-            floor, scale = _weighted_fits(basis, loss, weights)
+            floor, scale = _weighted_fits(basis, loss, weights, floor_low)
             residuals = loss - floor[:, None] - scale[:, None] * basis
         best = int(np.argmin(np.median(np.abs(residuals), axis=1) + 1e-9 * (residuals**2).sum(1)))
     dof = max(1, len(loss) - 3)
@@ -91,50 +95,6 @@ def fit_power_law(compute: np.ndarray, loss: np.ndarray) -> PowerLawFit | None:
     return PowerLawFit(
         float(floor[best]), float(scale[best]), float(ALPHA_GRID[best]), len(loss), residual_std, log_ref
     )
-
-
-def bootstrap_fits(
-    compute: np.ndarray, loss: np.ndarray, fit: PowerLawFit, samples: int = 300, seed: int = 0
-) -> list[PowerLawFit]:
-    """Refits on the fitted curve plus resampled residuals (a residual bootstrap)."""
-    compute = np.asarray(compute, dtype=np.float64)
-    loss = np.asarray(loss, dtype=np.float64)
-    fitted = np.asarray(fit.predict(compute))
-    residuals = loss - fitted
-    # Small samples understate spread: inflate residuals to their unbiased size.
-    if len(loss) > 3:
-        residuals = residuals * np.sqrt(len(loss) / (len(loss) - 3))
-    spread = max(fit.residual_std, 1e-6)
-    rng = np.random.default_rng(seed)
-    fits = []
-    for _ in range(samples):
-        noise = rng.choice(residuals, size=len(loss)) if np.any(residuals) else rng.normal(0, spread, len(loss))
-        refit = fit_power_law(compute, fitted + noise)
-        if refit is not None:
-            fits.append(refit)
-    return fits
-
-
-def bootstrap_band(
-    compute: np.ndarray, loss: np.ndarray, fit: PowerLawFit, grid: np.ndarray, level: float = 0.9, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Central ``level`` band of the fitted curve over ``grid``."""
-    fits = bootstrap_fits(compute, loss, fit, seed=seed)
-    grid = np.asarray(grid, dtype=np.float64)
-    if not fits:
-        centre = np.asarray(fit.predict(grid))
-        return centre, centre
-    curves = np.stack([np.asarray(f.predict(grid)) for f in fits])
-    low, high = np.quantile(curves, [(1 - level) / 2, (1 + level) / 2], axis=0)
-    return low, high
-
-
-def bootstrap_interval(
-    compute: np.ndarray, loss: np.ndarray, fit: PowerLawFit, at: float, level: float = 0.9, seed: int = 0
-) -> tuple[float, float]:
-    """Central ``level`` interval of the prediction at ``at``."""
-    low, high = bootstrap_band(compute, loss, fit, np.array([at]), level=level, seed=seed)
-    return float(low[0]), float(high[0])
 
 
 @dataclass(frozen=True)
@@ -158,22 +118,3 @@ def fit_log_trend(compute: np.ndarray, values: np.ndarray, max_slope: float = 0.
     x, y = np.log(compute), np.log(values)
     slope = float(np.clip(np.polyfit(x, y, 1)[0], -max_slope, max_slope))
     return LogTrend(slope=slope, intercept=float(y.mean() - slope * x.mean()))
-
-
-def held_out_error(compute: np.ndarray, loss: np.ndarray) -> dict[str, float] | None:
-    """Refit without the largest compute point and predict it: the fit's own extrapolation check."""
-    compute = np.asarray(compute, dtype=np.float64)
-    loss = np.asarray(loss, dtype=np.float64)
-    largest = int(np.argmax(compute))
-    rest = np.arange(len(compute)) != largest
-    fit = fit_power_law(compute[rest], loss[rest])
-    if fit is None:
-        return None
-    predicted = fit.predict(compute[largest])
-    return {
-        "compute": float(compute[largest]),
-        "actual": float(loss[largest]),
-        "predicted": float(predicted),
-        "relative_error": float(abs(predicted - loss[largest]) / loss[largest]),
-        "extrapolation_factor": float(compute[largest] / compute[rest].max()),
-    }

@@ -3,14 +3,16 @@
 A 2e9-FLOPs model cannot be trained many times here, so the planner:
 1. searches a ladder of proxy budgets target/4^k that train in seconds;
 2. per family, fits the best validation logloss against FLOPs across rungs
-   (``unimixer_plan.scaling.fits``), with a bootstrap interval and a held-out check (the largest
-   rung predicted from the others), and how each shape knob moves with scale;
+   (``unimixer_plan.scaling.fits`` for the point fit, ``scaling.posterior`` for the prediction: a
+   Bayesian grid posterior whose median and central 90 % interval do not collapse with 3 points),
+   with a held-out check (the largest rung predicted from the others) and how each shape knob
+   moves with scale;
 3. scales the best proxy shape up along those trends, solving width (and depth, when
    the width range runs out) with the analytic cost so that FLOPs land in
    [0.95, 1.0] x the budget and within the params budget; a latency budget is measured
    on the full-size model and shrinks the target until it holds;
-4. chooses the family whose scaled-up model has the lowest upper bound of its 90 %
-   predicted-logloss interval (see ``unimixer_plan.plan.finish_ladder``).
+4. chooses the family most likely to have the lowest logloss at its scaled-up target, from joint
+   posterior draws (see ``unimixer_plan.plan.finish_ladder``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from unimixer_plan.mixers import ConfigError, ModelConfig, analytic_cost, build_
 from unimixer_plan.plan_config import PlanConfig
 from unimixer_plan.profiling import measure_latency_ms, resolve_device
 from unimixer_plan.run.trial_record import TrialRecord
-from unimixer_plan.scaling.fits import PowerLawFit, bootstrap_interval, fit_log_trend, fit_power_law, held_out_error
+from unimixer_plan.scaling.fits import PowerLawFit, fit_log_trend, fit_power_law
+from unimixer_plan.scaling.posterior import INTERVAL_METHOD, Posterior, Prior, family_seed, fit_posterior
 from unimixer_plan.search_spaces import FamilySpace, IntRange, Limits, solve_width
 from unimixer_plan.search_spaces.cost_aware import family_knobs
 
@@ -64,15 +67,22 @@ class FamilyScaling:
     family: str
     points: list[dict[str, Any]]  # the best full-fidelity trial per rung (scaling.json's form)
     fit: PowerLawFit | None = None
-    held_out: dict[str, float] | None = None
+    held_out: dict[str, Any] | None = None
     trends: dict[str, float] = field(default_factory=dict)  # knob -> log-log slope
     target_config: ModelConfig | None = None
     target_flops: int | None = None
     target_params: int | None = None
     target_latency_ms: float | None = None
-    predicted_logloss: float | None = None
-    interval: tuple[float, float] | None = None
+    predicted_logloss: float | None = None  # the posterior predictive median at target_flops
+    interval: tuple[float, float] | None = None  # its central 90 % interval
+    prior: Prior = field(default_factory=Prior)
+    posterior: Posterior | None = None
     note: str = ""
+
+    @property
+    def at_bound(self) -> list[str]:
+        """Parameters whose posterior piles up at a prior bound (the prior, not the data, sets them)."""
+        return list(self.posterior.at_bound) if self.posterior else []
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +97,9 @@ class FamilyScaling:
             "target_latency_ms": self.target_latency_ms,
             "predicted_logloss": self.predicted_logloss,
             "interval": list(self.interval) if self.interval else None,
+            "interval_method": INTERVAL_METHOD,
+            "prior": self.prior.to_dict(),
+            "at_bound": self.at_bound,
             "note": self.note,
         }
 
@@ -174,6 +187,35 @@ def fit_within_latency(
     return None, latency
 
 
+def held_out_check(
+    compute: np.ndarray, loss: np.ndarray, prior: Prior, seed: int | list[int], level: float = 0.9
+) -> dict[str, Any] | None:
+    """The posterior refitted without the largest rung, predicting it: the prediction's own
+    extrapolation check, made the way the target's prediction is made (median, and the central
+    ``level`` interval of a new measurement there, noise included, since the rung's loss is one)."""
+    compute = np.asarray(compute, dtype=np.float64)
+    loss = np.asarray(loss, dtype=np.float64)
+    largest = int(np.argmax(compute))
+    rest = np.arange(len(compute)) != largest
+    posterior = fit_posterior(compute[rest], loss[rest], prior, seed=seed)
+    if posterior is None:
+        return None
+    curve = posterior.draws(compute[largest])
+    # The noise needs a stream of its own: the posterior's seed would couple it to the draws.
+    noise = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]).standard_normal(len(curve))
+    measured = curve + posterior.sigma * noise
+    low, high = np.quantile(measured, [(1 - level) / 2, (1 + level) / 2])
+    predicted = float(np.median(curve))
+    return {
+        "compute": float(compute[largest]),
+        "actual": float(loss[largest]),
+        "predicted": predicted,
+        "relative_error": float(abs(predicted - loss[largest]) / loss[largest]),
+        "extrapolation_factor": float(compute[largest] / compute[rest].max()),
+        "interval": [float(low), float(high)],
+    }
+
+
 def analyse_family(
     family: str,
     rows: list[TrialRecord],
@@ -181,19 +223,28 @@ def analyse_family(
     space: FamilySpace,
     schema: dict[str, Any],
     target_flops: float,
+    prior: Prior | None = None,
 ) -> FamilyScaling:
+    """One family's points, fits and scaled-up target. ``prior`` bounds the posterior (the floor's
+    lower bound is the data's Bayes floor when known)."""
     best = best_per_rung(rows, family)
     result = FamilyScaling(
         family=family,
         points=[{"rung": r.rung, "trial_id": r.trial_id, "flops": r.flops, "val_logloss": r.val_logloss} for r in best],
+        prior=prior or Prior(),
     )
     if len(best) < 3:
         result.note = f"no fit: {len(best)} rung(s) with a full-fidelity trial, 3 needed"
         return result
     compute = np.array([r.flops for r in best], dtype=float)
     loss = np.array([r.val_logloss for r in best], dtype=float)
-    result.fit = fit_power_law(compute, loss)
-    result.held_out = held_out_error(compute, loss) if len(best) >= 4 else None
+    result.fit = fit_power_law(compute, loss, floor_low=result.prior.floor_low)
+    result.posterior = fit_posterior(compute, loss, result.prior, seed=family_seed(plan.seed, family))
+    if result.fit is None or result.posterior is None:
+        result.note = "no fit: fewer than 3 distinct FLOPs among the rungs' best trials"
+        return result
+    if len(best) >= 4:
+        result.held_out = held_out_check(compute, loss, result.prior, family_seed(plan.seed, family))
     knobs, result.trends = scaled_knobs(space, best, target_flops)
     limits = Limits(flops=plan.budget.flops, params=plan.budget.params)
     config = fill_budget(space, knobs, limits, schema)
@@ -207,6 +258,5 @@ def analyse_family(
     cost = analytic_cost(config)
     result.target_config = config
     result.target_flops, result.target_params, result.target_latency_ms = cost.flops, cost.params_dense, latency
-    result.predicted_logloss = float(result.fit.predict(cost.flops))
-    result.interval = bootstrap_interval(compute, loss, result.fit, cost.flops, seed=plan.seed)
+    result.predicted_logloss, result.interval = result.posterior.predict(cost.flops)
     return result
