@@ -49,12 +49,14 @@ def main() -> None:
     parser.add_argument("--families", nargs="+", default=["unimixing_lite", "unimixer"])
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--datasets", nargs="+", default=["criteo-10k", "synthetic"])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     datasets = {}
-    if SHARED_CRITEO.exists():
+    if SHARED_CRITEO.exists() and "criteo-10k" in args.datasets:
         datasets["criteo-10k"] = load_data(DataSpec(path=str(SHARED_CRITEO)))
-    datasets["synthetic"] = load_data(DataSpec(), train_rows=FIDELITY_PRESETS["quick"])
+    if "synthetic" in args.datasets:
+        datasets["synthetic"] = load_data(DataSpec(), train_rows=FIDELITY_PRESETS["quick"])
     report = {}
     for name, data in datasets.items():
         rows = {}
@@ -67,9 +69,9 @@ def main() -> None:
                 "epochs": [r.epochs for r in runs],
             }
         tuned = [train_baselines(data, len(data.train), s, TrainSettings()) for s in range(args.seeds)]
-        for name in ("fm", "lr"):
-            runs = [by_family[name] for by_family in tuned]
-            rows[name] = {
+        for baseline in ("fm", "lr"):
+            runs = [by_family[baseline] for by_family in tuned]
+            rows[baseline] = {
                 "flops": runs[0].flops,
                 "auc": spread([r.val_auc for r in runs]),
                 "logloss": spread([r.val_logloss for r in runs]),

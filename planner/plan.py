@@ -314,6 +314,7 @@ def finish_ladder(
             held_out=HeldOut.from_dict(chosen.held_out) if chosen.held_out else None,
             fit=chosen.fit.to_dict(),
             proxy_points=chosen.points,
+            extrapolation={"flops": measured.flops_fvcore / max(p["flops"] for p in chosen.points), "data": 1.0},
             certificate=measured,
             margins=plan.budget.margins(measured.flops_fvcore, measured.params_dense, measured.latency_ms),
         )

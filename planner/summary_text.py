@@ -30,6 +30,12 @@ def print_summary(summary: PlanSummary) -> None:
             f"  quality (predicted): val logloss {chosen.val_logloss:.4f}, 90% interval [{low:.4f}, {high:.4f}] "
             f"at {chosen.fidelity:,} training samples"
         )
+        if chosen.extrapolation:
+            typer.echo(
+                f"  extrapolation      : {chosen.extrapolation['flops']:,.0f}x the largest proxy's FLOPs/sample, "
+                f"{chosen.extrapolation['data']:g}x its training data (the fit has no data axis: the "
+                "prediction is for a model trained on the proxies' rows)"
+            )
         held = chosen.held_out
         if held:
             typer.echo(

@@ -456,9 +456,14 @@ def test_ladder_run_folder_records(tmp_path, no_report_no_certify):
     chosen = summary.chosen
     assert set(chosen.to_dict()) == {
         "trial_id", "model", "predicted", "val_logloss", "val_logloss_interval", "val_auc", "fidelity", "held_out",
-        "fit", "proxy_points", "flops_fvcore", "flops_analytic", "step_flops", "params_dense", "params_embedding",
-        "latency_ms", "batch_size", "device", "train_flops_per_batch", "margins", "gain_over_baselines",
+        "fit", "proxy_points", "extrapolation", "flops_fvcore", "flops_analytic", "step_flops", "params_dense",
+        "params_embedding", "latency_ms", "batch_size", "device", "train_flops_per_batch", "margins",
+        "gain_over_baselines",
     }  # fmt: skip
+    largest_proxy = max(p["flops"] for p in lite["points"])
+    expected = {"flops": pytest.approx(chosen.certificate.flops_fvcore / largest_proxy), "data": 1.0}
+    assert chosen.extrapolation == expected
+    assert chosen.extrapolation["flops"] > 4  # the target sits at least one rung beyond the largest proxy
     assert chosen.trial_id is None and chosen.val_auc is None and chosen.fidelity == plan.fidelity
     assert chosen.fit == lite["fit"] and chosen.proxy_points == lite["points"]
     assert chosen.held_out.to_dict() == lite["held_out"] and chosen.held_out == summary.held_out["unimixing_lite"]

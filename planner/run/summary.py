@@ -110,6 +110,9 @@ class Chosen:
     fit: dict[str, float] | None = None  # the family's PowerLawFit, as in scaling.json
     proxy_points: list[dict[str, Any]] | None = None  # the best proxy per rung, as in scaling.json
     gain_over_baselines: dict[str, BaselineGain] | None = None  # None until the baselines are compared
+    # a target's distance from its evidence: target / largest proxy, in FLOPs/sample and in distinct
+    # training samples (1.0: the prediction is for the proxies' data size, no data axis yet)
+    extrapolation: dict[str, float] | None = None
 
     @classmethod
     def of_trial(
@@ -144,6 +147,7 @@ class Chosen:
                 "held_out": self.held_out.to_dict() if self.held_out else None,
                 "fit": self.fit,
                 "proxy_points": self.proxy_points,
+                "extrapolation": self.extrapolation,
             }
         else:
             out |= {
@@ -177,6 +181,7 @@ class Chosen:
             held_out=HeldOut.from_dict(held_out) if held_out else None,
             fit=data.get("fit"),
             proxy_points=data.get("proxy_points"),
+            extrapolation=data.get("extrapolation"),
             gain_over_baselines={n: BaselineGain.from_dict(g) for n, g in gains.items()} if gains is not None else None,
         )
 
