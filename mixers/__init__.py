@@ -15,7 +15,7 @@ from unimixer_plan.errors import ConfigError, PlanError
 # Importing the family modules registers them.
 from unimixer_plan.mixers import attention, baselines, rankmixer, unimixer, wukong  # noqa: F401
 from unimixer_plan.mixers.baselines import baseline_config
-from unimixer_plan.mixers.config import ModelConfig, load_config, save_config
+from unimixer_plan.mixers.config import ModelConfig, load_config, load_document, save_config
 from unimixer_plan.mixers.cost import AnalyticCost, analytic_cost
 from unimixer_plan.mixers.model import CTRModel, RankingModel, build_model
 from unimixer_plan.mixers.registry import MixerFamily, get_family, list_mixers, list_searchable, register
@@ -38,6 +38,7 @@ __all__ = [
     "list_mixers",
     "list_searchable",
     "load_config",
+    "load_document",
     "register",
     "save_config",
 ]

@@ -154,6 +154,14 @@ def save_config(config: ModelConfig, path: str | Path, extra: dict[str, Any] | N
 
 def load_config(path: str | Path) -> ModelConfig:
     """Load a config written by :func:`save_config`, or a bare mapping of model fields."""
+    data = load_document(path)
+    if isinstance(data, dict) and isinstance(data.get("model"), dict):
+        data = data["model"]
+    return ModelConfig.from_dict(data)
+
+
+def load_document(path: str | Path) -> Any:
+    """The whole file :func:`save_config` wrote: ``model`` and the ``extra`` keys beside it."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -166,6 +174,4 @@ def load_config(path: str | Path) -> ModelConfig:
     except (json.JSONDecodeError, yaml.YAMLError) as err:
         first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ConfigError("config file", str(path), f"is not valid YAML/JSON: {first_line}") from None
-    if isinstance(data, dict) and isinstance(data.get("model"), dict):
-        data = data["model"]
-    return ModelConfig.from_dict(data)
+    return data

@@ -7,7 +7,6 @@ it into one line on stderr and exit code 2.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +27,6 @@ if TYPE_CHECKING:
     from unimixer_plan.plan_config import PlanConfig
     from unimixer_plan.run.trial_record import TrialRecord
 
-DEFAULT_SYNTHETIC_SAMPLES = 100_000
 
 app = typer.Typer(
     name="unimixer-plan",
@@ -276,55 +274,34 @@ def train(
     max_epochs: Annotated[
         int | None, typer.Option(help="Epoch cap (default: the trainer's, 12); training stops earlier on a plateau.")
     ] = None,
-    min_count: MinCountOption = 10,
+    min_count: Annotated[
+        int | None, typer.Option(help="Categorical values rarer than this in training map to OOV (default: 10).")
+    ] = None,
     hash_buckets: HashOption = None,
     max_rows: MaxRowsOption = None,
-    seed: SeedOption = 0,
+    seed: Annotated[int | None, typer.Option(help="Seed for data generation and initialisation (default: 0).")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Train one model config and print validation AUC and logloss (the reference trainer)."""
+    """Train one model config and print validation AUC and logloss (the reference trainer). A plan's
+    chosen.yaml, with no data or trainer option, trains the plan's own setting and prints the
+    measurement next to the plan's prediction."""
     with user_errors():
-        from unimixer_plan.data import load_data
-        from unimixer_plan.mixers import load_config
-        from unimixer_plan.training.trainer import TrainSettings, evaluate
+        from unimixer_plan.train_command import TrainRequest, run_train
 
-        model_config = load_config(config)
-        if samples is not None and samples < 1:
-            raise PlanError(f"--samples {samples}: must be >= 1")
-        if batch_size is not None and batch_size < 1:
-            raise PlanError(f"--batch-size {batch_size}: must be >= 1")
-        if learning_rate is not None and not (learning_rate > 0 and math.isfinite(learning_rate)):
-            raise PlanError(f"--learning-rate {learning_rate}: must be a finite number > 0")
-        if max_epochs is not None and max_epochs < 1:
-            raise PlanError(f"--max-epochs {max_epochs}: must be >= 1")
-        spec = data_spec(dataset, data, schema, seed, min_count, hash_buckets, max_rows)
-        loaded = load_data(spec, train_rows=samples or DEFAULT_SYNTHETIC_SAMPLES)
-        fidelity = samples or (DEFAULT_SYNTHETIC_SAMPLES if loaded.synthetic else len(loaded.train))
-        if (model_config.num_dense, model_config.cardinalities) != (loaded.num_dense, loaded.cardinalities):
-            # The config's schema describes the data it was sized for; embedding tables follow this data.
-            model_config = model_config.replace(**loaded.schema)
-            typer.echo("note: embedding tables resized to the data's schema", err=True)
-        typer.echo(f"data: {loaded.description}", err=True)
-        chosen = {"batch_size": batch_size, "learning_rate": learning_rate, "max_epochs": max_epochs}
-        settings = TrainSettings(**{k: v for k, v in chosen.items() if v is not None})
-        rows = min(fidelity, len(loaded.train))
-        with progress_bar(f"training {model_config.family}", rows * settings.max_epochs) as update:
-            result = evaluate(model_config, loaded, fidelity, seed=seed, settings=settings, on_step=update)
-    if as_json:
-        typer.echo(json.dumps({**result.to_dict(), "data": loaded.description, "config": model_config.to_dict()}))
-    elif result.ok:
-        typer.echo(
-            f"{model_config.family}: val AUC {result.val_auc:.4f}, val logloss {result.val_logloss:.4f} "
-            f"(best epoch {result.best_epoch} of {result.epochs}; {result.stop_reason}; "
-            f"{result.distinct_samples:,} distinct samples, lr {result.learning_rate:.3g}, {result.wall_time_s:.1f} s)"
+        request = TrainRequest(
+            dataset,
+            data,
+            schema,
+            samples,
+            batch_size,
+            learning_rate,
+            max_epochs,
+            min_count,
+            hash_buckets,
+            max_rows,
+            seed,
         )
-        if loaded.noise_floor_logloss is not None:
-            typer.echo(
-                f"(synthetic data: the planted model's own logloss, the floor, is {loaded.noise_floor_logloss:.4f})"
-            )
-    if not result.ok:
-        typer.echo(f"Training failed: {result.error}", err=True)
-        raise typer.Exit(1)
+        run_train(config, request, as_json)
 
 
 @app.command()

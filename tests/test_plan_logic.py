@@ -31,6 +31,7 @@ from unimixer_plan.mixers import analytic_cost, load_config
 from unimixer_plan.plan import run_plan
 from unimixer_plan.plan_config import Budget, PlanConfig
 from unimixer_plan.run.folder import RunFolder
+from unimixer_plan.run.records import plan_setting
 from unimixer_plan.run.trial_record import TrialRecord, TrialStatus
 from unimixer_plan.scaling.ladder import FILL_LOW
 from unimixer_plan.search.rungs import check_ray_address, ray_address_endpoint
@@ -471,6 +472,7 @@ def test_ladder_run_folder_records(tmp_path, no_report_no_certify):
     saved = yaml.safe_load((out / "chosen.yaml").read_text())
     assert saved["metrics"]["predicted"]["val_logloss"] == chosen.val_logloss
     assert saved["metrics"]["predicted"]["val_logloss_interval_90"] == list(chosen.val_logloss_interval)
+    assert saved["setting"] == plan_setting(plan)  # what `unimixer-plan train chosen.yaml` reproduces
 
 
 def test_a_ladder_without_full_fidelity_trials_chooses_nothing(tmp_path, no_report_no_certify):

@@ -6,6 +6,8 @@ model zoo only, never on the search (import contracts in pyproject.toml).
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from unimixer_plan.data import CTRData
@@ -51,5 +53,17 @@ def export_metadata(plan: PlanConfig, data: CTRData, chosen: Chosen) -> dict[str
         },
         "budget": plan.to_dict()["budget"],
         "metrics": metrics,
+        "setting": plan_setting(plan),
         "versions": package_versions(),
     }
+
+
+def plan_setting(plan: PlanConfig) -> dict[str, Any]:
+    """The setting the metrics are for: the data (paths made absolute, so the file reproduces it from
+    any directory), the distinct training samples, the seed and the trainer. ``unimixer-plan train``
+    reads it back (``unimixer_plan.train_command.PlanSetting``)."""
+    data = asdict(plan.data)
+    for key in ("path", "schema_path"):
+        if data[key]:
+            data[key] = str(Path(data[key]).resolve())
+    return {"data": data, "train_samples": plan.fidelity, "seed": plan.seed, "trainer": asdict(plan.train)}

@@ -1,0 +1,152 @@
+"""`unimixer-plan train`: train one config with the reference trainer, and check a plan's prediction.
+
+A chosen.yaml written by a plan records the setting its numbers are for (``setting``: the data
+spec, the distinct training samples, the seed and the trainer's settings) and, on a proxy ladder,
+the predicted logloss with its 90 % interval. Trained with no data or trainer option, such a file
+reproduces exactly that setting, and the result is printed next to the prediction: a prediction a
+user can check. Any such option trains what was asked instead, and the comparison is not made
+(the prediction is for the plan's setting only).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import typer
+from unimixer_plan.data import DataSpec, load_data
+from unimixer_plan.errors import PlanError
+from unimixer_plan.mixers import ModelConfig, load_config, load_document
+from unimixer_plan.progress import progress_bar
+from unimixer_plan.training.trainer import TrainResult, TrainSettings, evaluate
+
+DEFAULT_SYNTHETIC_SAMPLES = 100_000
+DEFAULT_MIN_COUNT = 10
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What the command line asked for; None = not given."""
+
+    dataset: str = "criteo"
+    data: Path | None = None
+    schema: Path | None = None
+    samples: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    max_epochs: int | None = None
+    min_count: int | None = None
+    hash_buckets: int | None = None
+    max_rows: int | None = None
+    seed: int | None = None
+
+    def overrides_a_setting(self) -> bool:
+        return any(getattr(self, f.name) is not None for f in fields(self) if f.name != "dataset")
+
+    def check(self) -> None:
+        for name in ("samples", "batch_size", "max_epochs"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise PlanError(f"--{name.replace('_', '-')} {value}: must be >= 1")
+        if self.learning_rate is not None and not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise PlanError(f"--learning-rate {self.learning_rate}: must be a finite number > 0")
+
+
+@dataclass(frozen=True)
+class PlanSetting:
+    """The setting a plan's numbers are for, as chosen.yaml records it (``run.records.plan_setting``)."""
+
+    data: DataSpec
+    train_samples: int
+    seed: int
+    trainer: TrainSettings
+    predicted: dict[str, Any] | None  # {"val_logloss", "val_logloss_interval_90", ...} on a ladder
+
+    @classmethod
+    def from_document(cls, document: Any, path: Path) -> PlanSetting | None:
+        setting = document.get("setting") if isinstance(document, dict) else None
+        if setting is None:
+            return None
+        try:
+            return cls(
+                data=DataSpec(**setting["data"]),
+                train_samples=int(setting["train_samples"]),
+                seed=int(setting["seed"]),
+                trainer=TrainSettings(**setting["trainer"]),
+                predicted=(document.get("metrics") or {}).get("predicted"),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise PlanError(f"{path}: corrupt setting ({type(err).__name__}: {err})") from None
+
+
+def run_train(config_path: Path, request: TrainRequest, as_json: bool) -> None:
+    request.check()
+    model_config = load_config(config_path)
+    setting = PlanSetting.from_document(load_document(config_path), config_path)
+    if setting is not None and request.overrides_a_setting():
+        typer.echo("note: options given, so the plan's recorded setting is not reproduced", err=True)
+        setting = None
+    if setting is not None:
+        spec, samples, seed, settings = setting.data, setting.train_samples, setting.seed, setting.trainer
+    else:
+        seed = request.seed if request.seed is not None else 0
+        spec = DataSpec(
+            dataset=request.dataset,
+            path=str(request.data) if request.data else None,
+            schema_path=str(request.schema) if request.schema else None,
+            min_count=request.min_count if request.min_count is not None else DEFAULT_MIN_COUNT,
+            hash_buckets=request.hash_buckets,
+            max_rows=request.max_rows,
+            seed=seed,
+        )
+        samples = request.samples
+        chosen = {"batch_size": request.batch_size, "learning_rate": request.learning_rate}
+        chosen["max_epochs"] = request.max_epochs
+        settings = TrainSettings(**{k: v for k, v in chosen.items() if v is not None})
+    loaded = load_data(spec, train_rows=samples or DEFAULT_SYNTHETIC_SAMPLES)
+    fidelity = samples or (DEFAULT_SYNTHETIC_SAMPLES if loaded.synthetic else len(loaded.train))
+    if (model_config.num_dense, model_config.cardinalities) != (loaded.num_dense, loaded.cardinalities):
+        # The config's schema describes the data it was sized for; embedding tables follow this data.
+        model_config = model_config.replace(**loaded.schema)
+        typer.echo("note: embedding tables resized to the data's schema", err=True)
+    typer.echo(f"data: {loaded.description}", err=True)
+    rows = min(fidelity, len(loaded.train))
+    with progress_bar(f"training {model_config.family}", rows * settings.max_epochs) as update:
+        result = evaluate(model_config, loaded, fidelity, seed=seed, settings=settings, on_step=update)
+    predicted = setting.predicted if setting is not None else None
+    if as_json:
+        typer.echo(json.dumps(result_document(result, loaded.description, model_config, predicted)))
+    elif result.ok:
+        typer.echo(
+            f"{model_config.family}: val AUC {result.val_auc:.4f}, val logloss {result.val_logloss:.4f} "
+            f"(best epoch {result.best_epoch} of {result.epochs}; {result.stop_reason}; "
+            f"{result.distinct_samples:,} distinct samples, lr {result.learning_rate:.3g}, {result.wall_time_s:.1f} s)"
+        )
+        if predicted:
+            low, high = predicted["val_logloss_interval_90"]
+            verdict = "inside" if low <= result.val_logloss <= high else "OUTSIDE"
+            typer.echo(
+                f"the plan predicted val logloss {predicted['val_logloss']:.4f}, 90% interval [{low:.4f}, {high:.4f}]: "
+                f"measured {result.val_logloss:.4f} is {verdict} it "
+                f"({(result.val_logloss - predicted['val_logloss']) / predicted['val_logloss']:+.2%})"
+            )
+        if loaded.noise_floor_logloss is not None:
+            typer.echo(
+                f"(synthetic data: the planted model's own logloss, the floor, is {loaded.noise_floor_logloss:.4f})"
+            )
+    if not result.ok:
+        typer.echo(f"Training failed: {result.error}", err=True)
+        raise typer.Exit(1)
+
+
+def result_document(
+    result: TrainResult, description: str, config: ModelConfig, predicted: dict[str, Any] | None
+) -> dict[str, Any]:
+    document = {**result.to_dict(), "data": description, "config": config.to_dict()}
+    if predicted:
+        document["predicted_val_logloss"] = predicted["val_logloss"]
+        document["predicted_interval"] = list(predicted["val_logloss_interval_90"])
+    return document
