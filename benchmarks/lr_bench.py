@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 from dataclasses import replace
 
 import torch
@@ -44,10 +45,13 @@ def main() -> None:
         config = ModelConfig(family="unimixing_lite", ffn_ratio=2, **knobs, **data.schema)
         rule = learning_rate_for(config)
 
-        def auc_at(lr: float, config: ModelConfig = config) -> float:
+        def auc_at(lr: float, config: ModelConfig = config, name: str = name) -> float:
             settings = replace(TrainSettings(), learning_rate=lr)
             runs = [evaluate(config, data, args.fidelity, seed=s, settings=settings) for s in range(args.seeds)]
-            return statistics.mean(r.val_auc for r in runs)
+            auc = statistics.mean(r.val_auc for r in runs)
+            # Progress on stderr: a full run is about an hour on 2 cores, and a partial one still informs.
+            print(f"{name}: lr {lr:g} -> AUC {auc:.4f}", file=sys.stderr, flush=True)
+            return auc
 
         swept = {lr: auc_at(lr) for lr in GRID}
         best_lr = max(swept, key=swept.get)
