@@ -58,8 +58,8 @@ def test_a_fixed_learning_rate_is_not_swept(tiny_data, monkeypatch):
 
 
 def test_baselines_really_train_and_read_back(tiny_data):
-    settings = TrainSettings(max_epochs=2, val_subsample=500)
-    results = train_baselines(tiny_data, fidelity=2_000, seed=0, settings=settings)
+    settings = TrainSettings(max_epochs=1, val_subsample=500)
+    results = train_baselines(tiny_data, fidelity=1_000, seed=0, settings=settings)
     assert set(results) == {"lr", "fm"}
     for result in results.values():
         assert result.status == "ok" and result.learning_rate in BASELINE_LEARNING_RATES
