@@ -545,6 +545,8 @@ def test_indistinguishable_families_are_said_to_be_and_the_tie_break_is_stated(t
     print_summary(summary)
     printed = capsys.readouterr().out
     assert "P(lowest at target): " in printed and "warning: families indistinguishable" in printed
+    factor = summary.chosen.extrapolation["flops"]
+    assert f"extrapolation      : {factor:,.0f}x the largest proxy's FLOPs/sample, 1x its training data" in printed
 
 
 def test_the_report_draws_the_plan_s_own_posterior_and_shows_the_probabilities(tmp_path, no_report_no_certify):
