@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from unimixer_plan.scaling.points import MIN_POINTS, usable_points
 
 ALPHA_GRID = np.geomspace(0.005, 1.5, 240)
-MIN_POINTS = 3
 ROBUST_MIN_POINTS = 6  # below this a 3-parameter fit cannot tell an outlier from signal
 
 
@@ -65,13 +65,10 @@ def fit_power_law(compute: np.ndarray, loss: np.ndarray, floor_low: float = 0.0)
     """Fit L = E + A C^-alpha over a grid of alpha (E, A in closed form for each); robust
     (Huber IRLS) from ROBUST_MIN_POINTS points on. The floor stays at or above ``floor_low`` (a known
     Bayes floor; 0 when none is known). None with fewer than MIN_POINTS distinct compute values."""
-    compute = np.asarray(compute, dtype=np.float64)
-    loss = np.asarray(loss, dtype=np.float64)
-    keep = np.isfinite(compute) & np.isfinite(loss) & (compute > 0)
-    compute, loss = compute[keep], loss[keep]
-    if len(np.unique(compute)) < MIN_POINTS:
+    points = usable_points(compute, loss)
+    if points is None:
         return None
-    log_ref = float(np.log(compute).mean())
+    compute, loss, log_ref = points
     x = np.log(compute) - log_ref
     basis = np.exp(-ALPHA_GRID[:, None] * x[None, :])  # (K, n)
     weights = np.ones_like(basis)

@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from unimixer_plan.scaling.normal import log_ndtr, ndtri_log
+from unimixer_plan.scaling.points import usable_points
 
-MIN_POINTS = 3
 ALPHA_POINTS = 96
 FLOOR_POINTS = 160
 SIGMA_POINTS = 14
@@ -147,13 +147,10 @@ def fit_posterior(
     """The grid posterior of the power law on these points; None with fewer than MIN_POINTS distinct
     compute values (two points cannot bound a curve's shape)."""
     prior = prior or Prior()
-    compute = np.asarray(compute, dtype=np.float64)
-    loss = np.asarray(loss, dtype=np.float64)
-    keep = np.isfinite(compute) & np.isfinite(loss) & (compute > 0)
-    compute, loss = compute[keep], loss[keep]
-    if len(np.unique(compute)) < MIN_POINTS:
+    points = usable_points(compute, loss)
+    if points is None:
         return None
-    log_ref = float(np.log(compute).mean())
+    compute, loss, log_ref = points
     x = np.log(compute) - log_ref
     alpha = np.geomspace(prior.alpha_low, prior.alpha_high, ALPHA_POINTS)
     slack = FLOOR_SLACK_SIGMAS * (prior.sigma if prior.sigma is not None else TYPICAL_PROXY_SIGMA)
