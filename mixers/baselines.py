@@ -45,14 +45,21 @@ class LogisticRegression(CTRModel):
         if self.dense is not None:
             nn.init.zeros_(self.dense.weight)
 
-    def linear_logit(self, dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
-        logit = self.bias + self.weights(sparse + self.offsets).sum(dim=(1, 2))
+    def linear_logit(self, dense: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """dense (batch, num_dense), weights (batch, C, 1): each id's looked-up weight -> (batch,)."""
+        logit = self.bias + weights.sum(dim=(1, 2))
         if self.dense is not None:
             logit = logit + self.dense(dense).squeeze(-1)
         return logit
 
     def forward(self, dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
-        return self.linear_logit(dense, sparse)
+        return self.linear_logit(dense, self.weights(sparse + self.offsets))
+
+    def lookup(self, sparse: torch.Tensor) -> torch.Tensor:
+        return self.weights(sparse + self.offsets)  # (batch, C, 1)
+
+    def forward_rows(self, dense: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        return self.linear_logit(dense, rows)
 
     def embedding_penalty(self, sparse: torch.Tensor) -> torch.Tensor:
         ids = sparse + self.offsets
@@ -73,8 +80,21 @@ class FactorizationMachine(LogisticRegression):
         )
 
     def forward(self, dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
+        ids = sparse + self.offsets
+        return self.interactions(dense, self.weights(ids), self.factors(ids))
+
+    def lookup(self, sparse: torch.Tensor) -> torch.Tensor:
+        """(batch, C) -> (batch, C, 1 + e): each id's weight, then its factor."""
+        ids = sparse + self.offsets
+        return torch.cat([self.weights(ids), self.factors(ids)], dim=-1)
+
+    def forward_rows(self, dense: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        return self.interactions(dense, rows[..., :1], rows[..., 1:])
+
+    def interactions(self, dense: torch.Tensor, weights: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+        """dense (batch, num_dense), weights (batch, C, 1), factors (batch, C, e) -> (batch,)."""
         batch = dense.shape[0]
-        parts = [self.factors(sparse + self.offsets)]  # (batch, C, e)
+        parts = [factors]  # (batch, C, e)
         if self.dense_factors is not None:
             parts.insert(0, dense.unsqueeze(-1) * self.dense_factors)  # (batch, num_dense, e)
         fields = torch.cat(parts, dim=1)  # (batch, F, e)
@@ -84,7 +104,7 @@ class FactorizationMachine(LogisticRegression):
         square_of_sum = torch.bmm(total, total.transpose(1, 2))  # (batch, 1, 1)
         sum_of_squares = torch.bmm(flat, flat.transpose(1, 2))  # (batch, 1, 1)
         pairwise = 0.5 * (square_of_sum - sum_of_squares).view(batch)
-        return self.linear_logit(dense, sparse) + pairwise
+        return self.linear_logit(dense, weights) + pairwise
 
 
 def _table_rows(config: ModelConfig) -> int:
@@ -136,6 +156,7 @@ register(
         baseline=True,
         build_model=FactorizationMachine,
         model_cost=_fm_cost,
+        row_width=lambda config: 1 + config.embed_dim,
     )
 )
 

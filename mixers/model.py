@@ -10,7 +10,10 @@
   every embedding row the sample looks up (all tables); a trainer multiplies it by its
   L2 coefficient. It looks rows up through the tables' modules, so it follows
   ``table.sparse`` too;
-- ``set_temperature(tau)`` and ``uses_temperature`` (Sinkhorn-constrained mixing only).
+- ``set_temperature(tau)`` and ``uses_temperature`` (Sinkhorn-constrained mixing only);
+- ``lookup(sparse) -> rows[batch, C, w]`` and ``forward_rows(dense, rows) -> logits[batch]``:
+  the forward pass cut after the table lookups, so that another build of the tables (TorchRec)
+  feeds the same dense stack.
 
 :class:`RankingModel` is the block families' model: tokenizer -> stacked family blocks ->
 mean-pool -> linear CTR head.
@@ -43,6 +46,19 @@ class CTRModel(nn.Module):
         embedding = {id(p) for p in self.embedding_parameters()}
         return [p for p in self.parameters() if id(p) not in embedding]
 
+    def lookup(self, sparse: torch.Tensor) -> torch.Tensor:
+        """sparse (batch, C) long -> rows (batch, C, w): each field's looked-up row, the columns of
+        every table of the model side by side, in ``embedding_tables()`` order (w = their widths' sum)."""
+        raise NotImplementedError
+
+    def forward_rows(self, dense: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """dense (batch, num_dense), rows (batch, C, w) as ``lookup`` gives them -> logits (batch,).
+
+        ``forward(dense, sparse)`` equals ``forward_rows(dense, lookup(sparse))``; a build whose
+        tables live elsewhere (TorchRec, ``mixers.torchrec_model``) calls this with its own rows.
+        """
+        raise NotImplementedError
+
     def set_temperature(self, tau: float) -> None:
         """Set the Sinkhorn temperature of every mixing layer (no-op for other families)."""
         for module in self.modules():
@@ -68,6 +84,13 @@ class RankingModel(CTRModel):
 
     def forward(self, dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
         tokens = self.stack(self.tokenizer(dense, sparse))  # (T, batch, D)
+        return self.head(tokens.mean(dim=0)).squeeze(-1)
+
+    def lookup(self, sparse: torch.Tensor) -> torch.Tensor:
+        return self.tokenizer.lookup(sparse)
+
+    def forward_rows(self, dense: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        tokens = self.stack(self.tokenizer.tokens(dense, rows))  # (T, batch, D)
         return self.head(tokens.mean(dim=0)).squeeze(-1)
 
     def embedding_penalty(self, sparse: torch.Tensor) -> torch.Tensor:

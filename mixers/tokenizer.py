@@ -54,10 +54,22 @@ class FeatureTokenizer(nn.Module):
         self.project = PerTokenLinear(config.n_tokens, config.chunk_width, config.d_model)
 
     def forward(self, dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
+        return self.tokens(dense, self.lookup(sparse) if self.offsets.numel() else None)
+
+    def lookup(self, sparse: torch.Tensor) -> torch.Tensor:
+        """sparse (batch, C) long -> (batch, C, e): the row each field looks up in its own table."""
+        return self.embedding(sparse + self.offsets)
+
+    def tokens(self, dense: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
+        """dense (batch, num_dense), rows (batch, C, e) or None (no categorical field) -> (T, batch, D).
+
+        Takes the looked-up rows rather than ids, so that a TorchRec build (an
+        EmbeddingBagCollection) feeds the same projection and stack.
+        """
         batch = dense.shape[0]
         parts = [dense.unsqueeze(-1) * self.dense_weight + self.dense_bias]
-        if self.offsets.numel():
-            parts.append(self.embedding(sparse + self.offsets))
+        if rows is not None:
+            parts.append(rows)
         flat = torch.cat(parts, dim=1).reshape(batch, -1)
         if self.pad:
             flat = nn.functional.pad(flat, (0, self.pad))

@@ -23,20 +23,21 @@ A failure inside training (a non-finite loss, an error while running) is a resul
 from __future__ import annotations
 
 import copy
-import math
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
 from unimixer_plan.data import CTRData, EncodedSplit
-from unimixer_plan.mixers import ConfigError, ModelConfig, build_model
-from unimixer_plan.mixers.sinkhorn import linear_temperature
+from unimixer_plan.mixers import ConfigError, CTRModel, ModelConfig, build_model
 from unimixer_plan.training.learning_rate import learning_rate_for
+from unimixer_plan.training.loop import Checkpoint, Progress, Reporter, TrainResult, run_epochs
 from unimixer_plan.training.metrics import logloss, roc_auc
+
+__all__ = ["Checkpoint", "Reporter", "TrainResult", "TrainSettings", "evaluate"]
 
 EmbeddingOptimizer = Literal["adam", "sparse_adam", "adagrad"]
 
@@ -74,46 +75,6 @@ class TrainSettings:
             raise ConfigError("warmup_steps/ema_decay", (self.warmup_steps, self.ema_decay), "need >= 0 and [0, 1)")
 
 
-@dataclass(frozen=True)
-class Checkpoint:
-    """The state after one epoch: validation scored on the fixed subsample."""
-
-    epoch: int
-    samples_seen: int
-    val_logloss: float
-    val_auc: float
-    learning_rate: float
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    status: str  # "ok" (converged or epoch cap), "stopped" (by a scheduler), "failed"
-    val_logloss: float  # best epoch's weights, whole validation split (subsample if stopped)
-    val_auc: float
-    distinct_samples: int  # training rows the trial may see
-    samples_seen: int  # training samples processed (epochs x rows)
-    epochs: int  # epochs run
-    best_epoch: int  # the epoch whose weights are reported (0: none finished)
-    stop_reason: str
-    learning_rate: float
-    wall_time_s: float
-    error: str | None = None
-    history: tuple[Checkpoint, ...] = field(default_factory=tuple)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["history"] = [asdict(c) for c in self.history]
-        return data
-
-
-# Called after every epoch with its checkpoint; returning True stops the trial (a scheduler).
-Reporter = Callable[[Checkpoint], bool | None]
-
-
 def check_schema(config: ModelConfig, data: CTRData) -> None:
     if config.num_dense != data.num_dense:
         raise ConfigError("num_dense", config.num_dense, f"does not match the data's {data.num_dense} dense fields")
@@ -147,6 +108,12 @@ def validate(model: nn.Module, split: EncodedSplit, batch_size: int, rows: int |
     return logloss(labels, logits), roc_auc(labels.numpy(), logits.numpy())
 
 
+def embedding_learning_rate(settings: TrainSettings, lr: float, optimizer: EmbeddingOptimizer) -> float:
+    """The tables' rate: ``settings.embedding_learning_rate``, else the dense rate ``lr`` for Adam
+    and 10x it for Adagrad (whose steps shrink with the accumulated squared gradient)."""
+    return settings.embedding_learning_rate or (10 * lr if optimizer == "adagrad" else lr)
+
+
 class _Optimisers:
     """Dense weights: AdamW. Embedding tables: their own optimiser with sparse gradients, so a
     step touches only the rows a batch looked up (and Adam's moments of untouched rows do not
@@ -162,9 +129,7 @@ class _Optimisers:
                 module.sparse = sparse
         self.dense_parameters = dense
         self.dense = torch.optim.AdamW(dense, lr=lr, weight_decay=settings.weight_decay) if dense else None
-        embedding_lr = settings.embedding_learning_rate or (
-            10 * lr if settings.embedding_optimizer == "adagrad" else lr
-        )
+        embedding_lr = embedding_learning_rate(settings, lr, settings.embedding_optimizer)
         if settings.embedding_optimizer == "sparse_adam":
             self.embedding = torch.optim.SparseAdam(tables, lr=embedding_lr)
         elif settings.embedding_optimizer == "adagrad":
@@ -215,138 +180,56 @@ def evaluate(
     start = time.perf_counter()
     rows = min(fidelity, len(data.train))
     lr = settings.learning_rate if settings.learning_rate is not None else learning_rate_for(config)
-    progress = _Progress(rows=rows, lr=lr)
+    progress = Progress(rows=rows, lr=lr)
     try:
         torch.manual_seed(seed)
-        model = build_model(config).to(device)
-        optimisers = _Optimisers(model, settings, lr)
-        order_generator = torch.Generator().manual_seed(seed)
-        steps_per_epoch = math.ceil(rows / settings.batch_size)
-        warmup = max(1, min(settings.warmup_steps, steps_per_epoch))  # 0 means no warm-up
-        anneal_steps = max(1, round(settings.anneal_epochs * steps_per_epoch))
-        epoch_factor = 1.0
-        best_state: dict[str, torch.Tensor] | None = None
-        average = _WeightAverage(model, settings.ema_decay) if settings.ema_decay > 0 else None
-        train = data.train
-        for epoch in range(1, settings.max_epochs + 1):
-            model.train()
-            order = torch.randperm(rows, generator=order_generator)
-            for position in range(0, rows, settings.batch_size):
-                step = progress.steps
-                if model.uses_temperature:
-                    model.set_temperature(linear_temperature(step, anneal_steps, config.tau_start, config.tau_end))
-                optimisers.scale(epoch_factor * min(1.0, (step + 1) / warmup))
-                index = order[position : position + settings.batch_size]
-                dense, sparse = train.dense[index].to(device), train.sparse[index].to(device)
-                logits = model(dense, sparse)
-                loss = nn.functional.binary_cross_entropy_with_logits(logits, train.labels[index].to(device))
-                if not torch.isfinite(loss):
-                    return progress.failed(f"non-finite training loss at step {step}", start)
-                if settings.embedding_l2 > 0:
-                    loss = loss + settings.embedding_l2 * model.embedding_penalty(sparse)
-                optimisers.zero_grad()
-                loss.backward()
-                optimisers.clip(settings.grad_clip)
-                optimisers.step()
-                if average is not None:
-                    average.update()
-                progress.steps += 1
-                progress.samples_seen += len(index)
-                if on_step is not None:
-                    on_step(progress.samples_seen)
-            if average is not None:
-                average.swap()  # score (and keep) the averaged weights
-            val_logloss, val_auc = validate(model, data.val, settings.eval_batch_size, settings.val_subsample)
-            if not math.isfinite(val_logloss):
-                return progress.failed(f"non-finite validation logloss after epoch {epoch}", start)
-            checkpoint = Checkpoint(epoch, progress.samples_seen, val_logloss, val_auc, epoch_factor * lr)
-            progress.history.append(checkpoint)
-            improved = val_logloss < progress.best_logloss - settings.min_delta
-            if improved:
-                progress.best_logloss, progress.best_epoch, progress.stale = val_logloss, epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
-            elif epoch > settings.anneal_epochs:  # the anneal itself may cost logloss; it is not a plateau
-                progress.stale += 1
-            if average is not None:
-                average.swap()  # back to the raw weights to train on
-            progress.epochs = epoch
-            if reporter is not None and reporter(checkpoint):
-                return progress.stopped(start)
-            if progress.stale >= settings.patience:
-                progress.stop_reason = f"early stop: no improvement in {settings.patience} epochs"
-                break
-            epoch_factor *= settings.lr_decay * (1.0 if improved else settings.plateau_decay)
-        else:
-            progress.stop_reason = f"epoch cap ({settings.max_epochs})"
-        if best_state is not None:
-            model.load_state_dict(best_state)
-        val_logloss, val_auc = validate(model, data.val, settings.eval_batch_size)
-        if not math.isfinite(val_logloss):
-            return progress.failed("non-finite validation logloss", start)
-        return progress.result("ok", val_logloss, val_auc, start)
+        engine = _LocalEngine(build_model(config).to(device), data, settings, lr, device)
+        return run_epochs(engine, config, progress, seed, settings, reporter, on_step, start)
     except (RuntimeError, MemoryError, ValueError, IndexError) as err:
         # A trial's failure (out of memory, a kernel error) is a result, not a crash of the search.
         detail = traceback.format_exception_only(type(err), err)[-1].strip().splitlines()[0][:500]
         return progress.failed(detail, start)
 
 
-class _WeightAverage:
-    """An exponential moving average of a model's floating-point weights (Polyak averaging),
-    swapped in for validation: on small data it smooths the noise of the last steps."""
+class _LocalEngine:
+    """One process: the project's model with its own tables, on ``device``."""
 
-    def __init__(self, model: nn.Module, decay: float) -> None:
-        self.decay = decay
-        self.weights = [p for p in model.parameters()]
-        self.average = [p.detach().clone() for p in self.weights]
+    def __init__(self, model: CTRModel, data: CTRData, settings: TrainSettings, lr: float, device: str) -> None:
+        self.model = model
+        self.data = data
+        self.settings = settings
+        self.device = device
+        self.optimisers = _Optimisers(model, settings, lr)
 
-    @torch.no_grad()
-    def update(self) -> None:
-        torch._foreach_lerp_(self.average, [p.detach() for p in self.weights], 1.0 - self.decay)
+    def train_mode(self) -> None:
+        self.model.train()
 
-    @torch.no_grad()
-    def swap(self) -> None:
-        for weight, average in zip(self.weights, self.average, strict=True):
-            held = weight.detach().clone()
-            weight.copy_(average)
-            average.copy_(held)
+    def scale_learning_rates(self, factor: float) -> None:
+        self.optimisers.scale(factor)
 
+    def train_step(self, index: torch.Tensor) -> bool:
+        train, device, settings = self.data.train, self.device, self.settings
+        dense, sparse = train.dense[index].to(device), train.sparse[index].to(device)
+        logits = self.model(dense, sparse)
+        loss = nn.functional.binary_cross_entropy_with_logits(logits, train.labels[index].to(device))
+        if not torch.isfinite(loss):
+            return False
+        if settings.embedding_l2 > 0:
+            loss = loss + settings.embedding_l2 * self.model.embedding_penalty(sparse)
+        self.optimisers.zero_grad()
+        loss.backward()
+        self.optimisers.clip(settings.grad_clip)
+        self.optimisers.step()
+        return True
 
-@dataclass
-class _Progress:
-    """What a training run has done so far; turned into a TrainResult however it ends."""
+    def validate(self, rows: int | None) -> tuple[float, float]:
+        return validate(self.model, self.data.val, self.settings.eval_batch_size, rows)
 
-    rows: int
-    lr: float
-    steps: int = 0
-    samples_seen: int = 0
-    epochs: int = 0
-    best_epoch: int = 0
-    best_logloss: float = math.inf
-    stale: int = 0
-    stop_reason: str = ""
-    history: list[Checkpoint] = field(default_factory=list)
+    def weights(self) -> list[torch.Tensor]:
+        return list(self.model.parameters())
 
-    def result(self, status: str, val_logloss: float, val_auc: float, start: float, error: str | None = None):
-        return TrainResult(
-            status=status,
-            val_logloss=val_logloss,
-            val_auc=val_auc,
-            distinct_samples=self.rows,
-            samples_seen=self.samples_seen,
-            epochs=self.epochs,
-            best_epoch=self.best_epoch,
-            stop_reason=self.stop_reason,
-            learning_rate=self.lr,
-            wall_time_s=time.perf_counter() - start,
-            error=error,
-            history=tuple(self.history),
-        )
+    def snapshot(self) -> dict[str, torch.Tensor]:
+        return copy.deepcopy(self.model.state_dict())
 
-    def stopped(self, start: float) -> TrainResult:
-        self.stop_reason = f"stopped by the scheduler after epoch {self.epochs}"
-        best = min(self.history, key=lambda c: c.val_logloss)
-        return self.result("stopped", best.val_logloss, best.val_auc, start)
-
-    def failed(self, reason: str, start: float) -> TrainResult:
-        self.stop_reason = "failed"
-        return self.result("failed", float("nan"), float("nan"), start, error=reason)
+    def restore(self, state: dict[str, torch.Tensor]) -> None:
+        self.model.load_state_dict(state)
