@@ -77,6 +77,9 @@ class MixerFamily:
     baseline: bool = False
     build_model: Callable[[ModelConfig], CTRModel] | None = None
     model_cost: Callable[[ModelConfig], ModelCost] | None = None
+    # Width of the row one categorical id looks up, every table of the model side by side
+    # (``CTRModel.lookup``); None: ``embed_dim``. fm's is 1 + embed_dim (its weight and factor).
+    row_width: Callable[[ModelConfig], int] | None = None
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.knobs) - set(KNOBS))
@@ -96,6 +99,9 @@ class MixerFamily:
     @property
     def is_block_family(self) -> bool:
         return self.build_block is not None
+
+    def row_width_of(self, config: ModelConfig) -> int:
+        return self.row_width(config) if self.row_width is not None else config.embed_dim
 
     def validate(self, config: ModelConfig) -> None:
         for knob in KNOBS:

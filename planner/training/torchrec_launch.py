@@ -1,0 +1,116 @@
+"""Start a TorchRec training job: N local processes, or this process as one rank of a launcher's job.
+
+- Under a launcher (torchrun, Ray Train, a scheduler) the standard torch.distributed variables
+  (MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE) are set: this process
+  trains as that rank and only rank 0 returns the outcome (the others return None).
+- Otherwise ``nproc`` processes are spawned on this host with those variables set (a free loopback
+  port, LOCAL_WORLD_SIZE = nproc), the loaded data shared with them through shared memory (each
+  rank reads only its share of every batch); rank 0 hands its outcome back through a file.
+
+Before anything starts, the sharding plan is made once here without a process group, so that a
+topology that cannot hold the tables is one clear error instead of N failing processes.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+from unimixer_plan.data import CTRData
+from unimixer_plan.errors import PlanError
+from unimixer_plan.mixers.embedding_tables import check_fits, embedding_tables
+from unimixer_plan.mixers.torchrec_model import require_torchrec
+from unimixer_plan.mixers.torchrec_sharding import sharding_plan
+from unimixer_plan.training.loop import Checkpoint
+from unimixer_plan.training.torchrec_trainer import RankEnv, TorchRecJob, TorchRecOutcome, train_rank
+
+
+def print_epoch(checkpoint: Checkpoint) -> None:
+    """Rank 0's progress line on stderr (a spawned rank writes to the parent's stderr)."""
+    print(
+        f"epoch {checkpoint.epoch}: val logloss {checkpoint.val_logloss:.4f}, AUC {checkpoint.val_auc:.4f} "
+        f"(validation subsample)",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def launch(job: TorchRecJob, data: CTRData, nproc: int | None, progress: bool = True) -> TorchRecOutcome | None:
+    """Train ``job`` on ``data`` with ``nproc`` processes (None: 1, or the launcher's WORLD_SIZE);
+    with ``progress``, rank 0 prints a line per epoch on stderr."""
+    require_torchrec("--engine torchrec")
+    env = RankEnv.from_environ()
+    if env is not None and nproc not in (None, env.world_size):
+        raise PlanError(
+            f"--nproc {nproc}: this process is one of WORLD_SIZE={env.world_size} ranks started by a launcher; "
+            f"allowed: {env.world_size} or no --nproc"
+        )
+    world_size = env.world_size if env is not None else (1 if nproc is None else nproc)
+    if world_size < 1:
+        raise PlanError(f"--nproc {world_size}: must be >= 1 (processes to start)")
+    check_fits(embedding_tables(job.config), world_size, job.device_memory_gb, "--nproc")
+    sharding_plan(
+        job.config,
+        world_size,
+        job.device_memory_gb,
+        _device_type(),
+        job.settings.batch_size,
+        job.settings.embedding_optimizer,
+        world_size_option="--nproc",
+    )
+    if env is not None:
+        outcome = train_rank(job, data, env, print_epoch if progress and env.rank == 0 else None)
+        return outcome if env.rank == 0 else None
+    return _spawn(job, data, world_size, progress)
+
+
+def _device_type() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _spawn(job: TorchRecJob, data: CTRData, nproc: int, progress: bool) -> TorchRecOutcome:
+    import torch.multiprocessing as mp
+    from torch.multiprocessing.spawn import ProcessException
+
+    port = _free_port()
+    with tempfile.TemporaryDirectory(prefix="unimixer-torchrec-") as folder:
+        out = Path(folder)
+        try:
+            mp.start_processes(_spawned_rank, args=(nproc, port, job, data, str(out), progress), nprocs=nproc)
+        except ProcessException as err:
+            errors = sorted(out.glob("error-*.txt"))
+            if errors:  # a PlanError on a rank: the same one line as in one process
+                raise PlanError(errors[0].read_text().strip()) from None
+            raise RuntimeError(f"a TorchRec rank failed: {err}") from None
+        return pickle.loads((out / "outcome.pkl").read_bytes())
+
+
+def _spawned_rank(rank: int, nproc: int, port: int, job: TorchRecJob, data: CTRData, out: str, progress: bool) -> None:
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(nproc),
+        LOCAL_RANK=str(rank),
+        LOCAL_WORLD_SIZE=str(nproc),
+    )
+    folder = Path(out)
+    try:
+        outcome = train_rank(job, data, RankEnv.from_environ(), print_epoch if progress and rank == 0 else None)
+    except PlanError as err:
+        (folder / f"error-{rank}.txt").write_text(f"{err}\n")
+        raise
+    if rank == 0:
+        (folder / "outcome.pkl").write_bytes(pickle.dumps(outcome))
