@@ -81,6 +81,20 @@ class EmbeddingTables:
     def largest(self) -> TableSpec | None:
         return max(self.tables, key=lambda t: t.bytes, default=None)
 
+    def headline(self) -> str:
+        """One line: "26 tables, 1,086,810 rows, 69.6 MB fp32 (largest t_C3: 10,000 x 16, 640 kB)"."""
+        largest = self.largest
+        if largest is None:
+            return "no categorical field, no table"
+        return (
+            f"{len(self.tables)} tables, {self.total_rows:,} rows, {format_bytes(self.total_bytes)} fp32 "
+            f"(largest {largest.name}: {largest.rows:,} x {largest.dim}, {format_bytes(largest.bytes)})"
+        )
+
+    def listing(self) -> str:
+        """Every table as "t_C1 1,460x16", comma-separated."""
+        return ", ".join(f"{t.name} {t.rows:,}x{t.dim}" for t in self.tables)
+
     def to_dict(self) -> dict[str, object]:
         return {
             "tables": [t.to_dict() for t in self.tables],

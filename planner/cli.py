@@ -280,11 +280,22 @@ def train(
     hash_buckets: HashOption = None,
     max_rows: MaxRowsOption = None,
     seed: Annotated[int | None, typer.Option(help="Seed for data generation and initialisation (default: 0).")] = None,
+    engine: Annotated[
+        str, typer.Option(help="project (one process) or torchrec (DistributedModelParallel, needs [torchrec]).")
+    ] = "project",
+    nproc: Annotated[
+        int | None, typer.Option(help="--engine torchrec: processes to start (default 1; under torchrun: its ranks).")
+    ] = None,
+    device_memory_gb: Annotated[
+        float | None, typer.Option(help="--engine torchrec: memory per device (GB) the sharding plan may use.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train one model config and print validation AUC and logloss (the reference trainer). A plan's
     chosen.yaml, with no data or trainer option, trains the plan's own setting and prints the
-    measurement next to the plan's prediction."""
+    measurement next to the plan's prediction. --engine torchrec --nproc N trains it sharded under
+    TorchRec (gloo on CPU, nccl on GPUs; torchrun can launch it: torchrun --nproc-per-node N --no-python
+    unimixer-plan train CONFIG --engine torchrec)."""
     with user_errors():
         from unimixer_plan.train_command import TrainRequest, run_train
 
@@ -300,6 +311,9 @@ def train(
             hash_buckets,
             max_rows,
             seed,
+            engine,
+            nproc,
+            device_memory_gb,
         )
         run_train(config, request, as_json)
 
@@ -307,15 +321,34 @@ def train(
 @app.command()
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A plan's run folder.")],
-    out: Annotated[Path, typer.Option(help="File to write.")],
-    fmt: Annotated[str, typer.Option("--format", help="yaml | json | torchscript | onnx")] = "yaml",
+    out: Annotated[Path, typer.Option(help="File to write (a folder for --format torchrec).")],
+    fmt: Annotated[str, typer.Option("--format", help="yaml | json | torchscript | onnx | torchrec")] = "yaml",
     trial: Annotated[int | None, typer.Option(help="Export this trial instead of the chosen one.")] = None,
+    world_size: Annotated[
+        int | None, typer.Option(help="--format torchrec: devices the sharding plan is for (default 1).")
+    ] = None,
+    device_memory_gb: Annotated[
+        float | None, typer.Option(help="--format torchrec: memory per device (GB) the sharding plan may use.")
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option(help="--format torchrec: cpu or cuda, the devices of the topology (default cpu).")
+    ] = None,
 ) -> None:
-    """Write the chosen (or any trial's) config for trainers, or the built module for serving."""
+    """Write the chosen (or any trial's) config for trainers, the built module for serving, or (torchrec)
+    a folder with the config, its table specs, the sharding plan and the command that trains it."""
     with user_errors():
-        from unimixer_plan.export import export as run_export
+        topology = {"--world-size": world_size, "--device-memory-gb": device_memory_gb, "--device": device}
+        if fmt != "torchrec":
+            given = [f"{name} {value}" for name, value in topology.items() if value is not None]
+            if given:
+                raise PlanError(f"{given[0]}: only with --format torchrec")
+            from unimixer_plan.export import export as run_export
 
-        written = run_export(run_dir, fmt, out, trial_id=trial)
+            written = run_export(run_dir, fmt, out, trial_id=trial)
+        else:
+            from unimixer_plan.torchrec_export import export_torchrec
+
+            written = export_torchrec(run_dir, out, trial, world_size or 1, device_memory_gb, device or "cpu")
     typer.echo(f"wrote {written}")
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 from unimixer_plan.formatting import format_count
+from unimixer_plan.mixers.embedding_tables import embedding_tables
 
 if TYPE_CHECKING:
     from unimixer_plan.run.summary import PlanSummary
@@ -76,5 +78,9 @@ def print_summary(summary: PlanSummary) -> None:
             typer.echo(f"  {name:<19}: {fmt(value)}")
         else:
             typer.echo(f"  {name:<19}: {fmt(value)} of {fmt(limit)} ({chosen.margins[key]:+.1%} margin)")
+    tables = embedding_tables(model)
+    typer.echo(f"  {'embedding tables':<19}: {tables.headline()}")
+    for line in textwrap.wrap(tables.listing(), width=96):
+        typer.echo(f"    {line}")
     typer.echo(f"config: {Path(summary.run_dir) / 'chosen.yaml'}")
     typer.echo(f"report: {Path(summary.run_dir) / 'report.html'}")

@@ -1,5 +1,8 @@
 """`unimixer-plan train`: train one config with the reference trainer, and check a plan's prediction.
 
+``--engine torchrec --nproc N`` trains the same way under TorchRec's DistributedModelParallel
+(``training.torchrec_launch``): same protocol, same printed metrics, plus the sharding plan.
+
 A chosen.yaml written by a plan records the setting its numbers are for (``setting``: the data
 spec, the distinct training samples, the seed and the trainer's settings) and, on a proxy ladder,
 the predicted logloss with its 90 % interval. Trained with no data or trainer option, such a file
@@ -25,6 +28,8 @@ from unimixer_plan.training.trainer import TrainResult, TrainSettings, evaluate
 
 DEFAULT_SYNTHETIC_SAMPLES = 100_000
 DEFAULT_MIN_COUNT = 10
+ENGINES = ("project", "torchrec")
+RUN_OPTIONS = ("dataset", "engine", "nproc", "device_memory_gb")
 
 
 @dataclass(frozen=True)
@@ -42,9 +47,13 @@ class TrainRequest:
     hash_buckets: int | None = None
     max_rows: int | None = None
     seed: int | None = None
+    # How to run, not what to train (a plan's recorded setting is still reproduced):
+    engine: str = "project"
+    nproc: int | None = None
+    device_memory_gb: float | None = None
 
     def overrides_a_setting(self) -> bool:
-        return any(getattr(self, f.name) is not None for f in fields(self) if f.name != "dataset")
+        return any(getattr(self, f.name) is not None for f in fields(self) if f.name not in RUN_OPTIONS)
 
     def check(self) -> None:
         for name in ("samples", "batch_size", "max_epochs"):
@@ -53,6 +62,17 @@ class TrainRequest:
                 raise PlanError(f"--{name.replace('_', '-')} {value}: must be >= 1")
         if self.learning_rate is not None and not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise PlanError(f"--learning-rate {self.learning_rate}: must be a finite number > 0")
+        if self.engine not in ENGINES:
+            raise PlanError(f"--engine {self.engine!r}: allowed: {', '.join(ENGINES)}")
+        if self.engine != "torchrec":
+            for name in ("nproc", "device_memory_gb"):
+                if getattr(self, name) is not None:
+                    raise PlanError(f"--{name.replace('_', '-')} {getattr(self, name)}: only with --engine torchrec")
+        if self.nproc is not None and self.nproc < 1:
+            raise PlanError(f"--nproc {self.nproc}: must be >= 1 (processes to start)")
+        memory = self.device_memory_gb
+        if memory is not None and not (memory > 0 and math.isfinite(memory)):
+            raise PlanError(f"--device-memory-gb {memory}: must be a finite number > 0")
 
 
 @dataclass(frozen=True)
@@ -84,6 +104,10 @@ class PlanSetting:
 
 def run_train(config_path: Path, request: TrainRequest, as_json: bool) -> None:
     request.check()
+    if request.engine == "torchrec":
+        from unimixer_plan.mixers.torchrec_model import require_torchrec
+
+        require_torchrec("--engine torchrec")  # before seconds of data loading
     model_config = load_config(config_path)
     setting = PlanSetting.from_document(load_document(config_path), config_path)
     if setting is not None and request.overrides_a_setting():
@@ -114,11 +138,24 @@ def run_train(config_path: Path, request: TrainRequest, as_json: bool) -> None:
         typer.echo("note: embedding tables resized to the data's schema", err=True)
     typer.echo(f"data: {loaded.description}", err=True)
     rows = min(fidelity, len(loaded.train))
-    with progress_bar(f"training {model_config.family}", rows * settings.max_epochs) as update:
-        result = evaluate(model_config, loaded, fidelity, seed=seed, settings=settings, on_step=update)
+    extra: dict[str, Any] = {}
+    if request.engine == "torchrec":
+        from unimixer_plan.training.torchrec_launch import launch, run_summary
+        from unimixer_plan.training.torchrec_trainer import TorchRecJob
+
+        job = TorchRecJob(model_config, fidelity, seed, settings, request.device_memory_gb)
+        outcome = launch(job, loaded, request.nproc)
+        if outcome is None:  # a rank other than 0 of a launcher's job: rank 0 reports
+            return
+        result, extra = outcome.result, outcome.document()
+        if not as_json:
+            typer.echo(run_summary(outcome))
+    else:
+        with progress_bar(f"training {model_config.family}", rows * settings.max_epochs) as update:
+            result = evaluate(model_config, loaded, fidelity, seed=seed, settings=settings, on_step=update)
     predicted = setting.predicted if setting is not None else None
     if as_json:
-        typer.echo(json.dumps(result_document(result, loaded.description, model_config, predicted)))
+        typer.echo(json.dumps(result_document(result, loaded.description, model_config, predicted) | extra))
     elif result.ok:
         typer.echo(
             f"{model_config.family}: val AUC {result.val_auc:.4f}, val logloss {result.val_logloss:.4f} "

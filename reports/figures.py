@@ -7,6 +7,7 @@ import math
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+from unimixer_plan.mixers.embedding_tables import embedding_tables
 from unimixer_plan.reports.data import ReportData, TrialPoint
 
 FAMILY_COLOURS = {
@@ -327,6 +328,8 @@ def chosen_table(data: ReportData) -> go.Figure:
         ):
             margin = f" of {limit:,.4g} budget, margin {chosen.margins[key]:+.1%}" if limit else ""
             rows.append((name, f"{value:,.4g}{margin}"))
+        tables = embedding_tables(model)
+        rows.append(("embedding tables", f"{tables.headline()}: {tables.listing()}"))
     gains = (chosen.gain_over_baselines if chosen else None) or {}
     for name, base in (data.summary.baselines or {}).items():
         gain = gains.get(name)

@@ -383,7 +383,7 @@ def test_only_ok_rows_at_full_fidelity_within_every_budget_can_be_chosen(tmp_pat
     assert set(chosen.to_dict()) == {
         "trial_id", "model", "predicted", "val_logloss", "val_auc", "fidelity", "flops_fvcore", "flops_analytic",
         "step_flops", "params_dense", "params_embedding", "latency_ms", "batch_size", "device",
-        "train_flops_per_batch", "margins", "epochs", "best_epoch", "gain_over_baselines",
+        "train_flops_per_batch", "margins", "epochs", "best_epoch", "gain_over_baselines", "embedding_tables",
     }  # fmt: skip
     assert chosen.predicted is False and chosen.val_auc == 0.7
     certificate = chosen.certificate
@@ -459,7 +459,7 @@ def test_ladder_run_folder_records(tmp_path, no_report_no_certify):
         "trial_id", "model", "predicted", "val_logloss", "val_logloss_interval", "val_auc", "fidelity", "held_out",
         "fit", "proxy_points", "extrapolation", "flops_fvcore", "flops_analytic", "step_flops", "params_dense",
         "params_embedding", "latency_ms", "batch_size", "device", "train_flops_per_batch", "margins",
-        "gain_over_baselines",
+        "gain_over_baselines", "embedding_tables",
     }  # fmt: skip
     largest_proxy = max(p["flops"] for p in lite["points"])
     expected = {"flops": pytest.approx(chosen.certificate.flops_fvcore / largest_proxy), "data": 1.0}

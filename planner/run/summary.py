@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from unimixer_plan.mixers import ModelConfig
+from unimixer_plan.mixers.embedding_tables import embedding_tables
 from unimixer_plan.plan_config import Budget
 from unimixer_plan.run.trial_record import TrialRecord, TrialStatus
 from unimixer_plan.training.baselines import BaselineGain, BaselineResult
@@ -159,6 +160,8 @@ class Chosen:
         out |= self.certificate.to_dict() | {"margins": self.margins}
         if self.gain_over_baselines is not None:
             out["gain_over_baselines"] = {name: gain.to_dict() for name, gain in self.gain_over_baselines.items()}
+        # Derived from the model (rows, width, fp32 bytes per table), so from_dict need not read it back.
+        out["embedding_tables"] = embedding_tables(self.model).to_dict()
         return out
 
     @classmethod

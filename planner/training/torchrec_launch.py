@@ -29,6 +29,20 @@ from unimixer_plan.training.loop import Checkpoint
 from unimixer_plan.training.torchrec_trainer import RankEnv, TorchRecJob, TorchRecOutcome, train_rank
 
 
+def run_summary(outcome: TorchRecOutcome) -> str:
+    """One line: processes, backend, how many tables each rank holds, the fused optimiser."""
+    per_rank: dict[int, int] = {}
+    for placement in outcome.sharding_plan.values():
+        for rank in placement["ranks"]:
+            per_rank[rank] = per_rank.get(rank, 0) + 1
+    kinds = sorted({p["sharding_type"] for p in outcome.sharding_plan.values()})
+    held = ", ".join(f"rank {rank}: {count}" for rank, count in sorted(per_rank.items()))
+    return (
+        f"torchrec: {outcome.world_size} process(es) ({outcome.backend}), {len(outcome.sharding_plan)} tables "
+        f"{'/'.join(kinds)} ({held}); embedding optimiser {outcome.embedding_optimizer}"
+    )
+
+
 def print_epoch(checkpoint: Checkpoint) -> None:
     """Rank 0's progress line on stderr (a spawned rank writes to the parent's stderr)."""
     print(

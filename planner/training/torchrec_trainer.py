@@ -92,8 +92,18 @@ class TorchRecOutcome:
     result: TrainResult
     world_size: int
     backend: str
-    sharding_plan: dict[str, dict[str, Any]]
+    sharding_plan: dict[str, dict[str, Any]]  # {table: {"sharding_type": ..., "ranks": [...]}}
     embedding_optimizer: str
+
+    def document(self) -> dict[str, Any]:
+        """What ``train --engine torchrec --json`` adds to the project trainer's keys."""
+        return {
+            "engine": "torchrec",
+            "world_size": self.world_size,
+            "backend": self.backend,
+            "sharding_plan": self.sharding_plan,
+            "embedding_optimizer": self.embedding_optimizer,
+        }
 
 
 def compute_device(env: RankEnv) -> torch.device:
