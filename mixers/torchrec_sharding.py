@@ -2,10 +2,12 @@
 
 Decisions, where TorchRec leaves a choice:
 
-- **Sharding types: table-wise or row-wise**, TorchRec's planner choosing per table. Data-parallel
-  is excluded so that every table is updated by the fused optimiser on its owner (a replicated
-  table would be trained by DDP with dense gradients instead); column-wise is excluded because the
-  tables here are narrow (8-32 wide) and a column split would only add all-to-all traffic.
+- **Sharding types: table-wise** (each table on one rank), TorchRec's planner placing the tables;
+  a table too large for one device is split, by rows on cuda, by columns on cpu (FBGEMM's CPU
+  kernels have no row-wise sharding). A split is only offered when whole tables cannot fit: the
+  tables here are narrow (8-32 wide), and TorchRec otherwise picks one-shard column-wise for them.
+  Data-parallel is excluded so that every table is updated by the fused optimiser on its owner (a
+  replicated table would be trained by DDP with dense gradients instead).
 - **Kernel: fused** (FBGEMM's table-batched embedding with the optimiser applied in the backward).
 - **Memory:** ``device_memory_gb`` is each device's capacity (HBM on cuda, host memory on cpu);
   15 % of it is set aside for the dense part, activations and buffers (TorchRec's
@@ -36,7 +38,12 @@ from unimixer_plan.mixers.config import ModelConfig
 from unimixer_plan.mixers.embedding_tables import GB, check_fits, embedding_tables, format_bytes
 from unimixer_plan.mixers.torchrec_model import SPARSE_ARCH, TorchRecModel, require_torchrec
 
-SHARDING_TYPES = ("table_wise", "row_wise")
+# Tried in order per compute device: whole tables first; a split only when they cannot fit (FBGEMM's
+# CPU kernels offer no row-wise sharding, so there a table is split by columns).
+SHARDING_TYPES = {
+    "cuda": (("table_wise", "row_wise"), ("table_wise", "row_wise", "column_wise")),
+    "cpu": (("table_wise",), ("table_wise", "column_wise")),
+}
 ALLOWED = "sparse_adam, adagrad"
 RESERVED_SHARE = 0.15
 ADAGRAD_EPS = 1e-10  # torch.optim.Adagrad's, which the project trainer uses (FBGEMM's default is 1e-8)
@@ -96,8 +103,8 @@ def plan_sharding(
     local_world_size: int | None = None,
 ) -> Any:
     """TorchRec's ShardingPlan of ``model.sparse_arch`` over ``world_size`` devices
-    (``local_world_size`` per host; default all on one); with a ``process_group``, planned on rank
-    0 and broadcast (every rank gets the same plan). Raises PlanError when the tables cannot fit."""
+    (``local_world_size`` per host; default all on one); with a ``process_group``, rank 0's plan is
+    broadcast, so every rank shards alike. Raises PlanError when the tables cannot fit."""
     require_torchrec("the TorchRec sharding plan")
     from torchrec.distributed.embedding_types import EmbeddingComputeKernel
     from torchrec.distributed.embeddingbag import EmbeddingBagCollectionSharder
@@ -120,33 +127,48 @@ def plan_sharding(
         TrainerConfig(world_size=world_size, local_world_size=local_world_size or world_size, **capacity),
         kernel_config=KernelConfig(compute_device=compute_device),
     )
-    constraints = {
-        spec.name: ParameterConstraints(
-            sharding_types=list(SHARDING_TYPES), compute_kernels=[EmbeddingComputeKernel.FUSED.value]
-        )
-        for spec in model.specs
-    }
-    planner = EmbeddingShardingPlanner(
-        topology=topology,
-        batch_size=batch_size,
-        constraints=constraints,
-        storage_reservation=FixedPercentageStorageReservation(RESERVED_SHARE),
-        debug=False,
-    )
     sharders = [EmbeddingBagCollectionSharder()]
-    try:
-        if process_group is not None:
-            return planner.collective_plan(model, sharders, process_group)
-        return planner.plan(model, sharders)
-    except PlannerError as err:
+    error = None
+    for sharding_types in SHARDING_TYPES[compute_device]:
+        constraints = {
+            # min_partition: TorchRec's default (64 columns) could never split these narrow tables;
+            # 4 is the narrowest shard FBGEMM takes.
+            spec.name: ParameterConstraints(
+                sharding_types=list(sharding_types),
+                compute_kernels=[EmbeddingComputeKernel.FUSED.value],
+                min_partition=4,
+            )
+            for spec in model.specs
+        }
+        planner = EmbeddingShardingPlanner(
+            topology=topology,
+            batch_size=batch_size,
+            constraints=constraints,
+            storage_reservation=FixedPercentageStorageReservation(RESERVED_SHARE),
+            debug=False,
+        )
+        try:
+            # Every rank plans (deterministic, and a refusal then stops every rank alike), rank 0's plan is kept.
+            plan = planner.plan(model, sharders)
+            break
+        except PlannerError as err:
+            error = err
+    else:
         memory = f"{device_memory_gb:g} GB" if device_memory_gb is not None else "TorchRec's default capacity"
         weights = format_bytes(embedding_tables(model.config).total_bytes)
         raise PlanError(
             f"--device-memory-gb {device_memory_gb}: TorchRec's planner cannot place the tables "
             f"({weights} of fp32 weights, plus optimiser state and buffers) on "
-            f"{world_size} device(s) of {memory} ({str(err).splitlines()[0][:160]}); allowed: more memory per "
+            f"{world_size} device(s) of {memory} ({str(error).splitlines()[0][:160]}); allowed: more memory per "
             f"device or a larger {world_size_option}"
         ) from None
+    if process_group is not None:
+        import torch.distributed as dist
+
+        held = [plan]
+        dist.broadcast_object_list(held, src=0, group=process_group)
+        plan = held[0]
+    return plan
 
 
 def describe_plan(plan: Any) -> dict[str, dict[str, Any]]:
