@@ -181,4 +181,5 @@ def describe(model: TorchRecModel) -> dict[str, Any]:
         "features": "KeyedJaggedTensor: one id per key per sample (lengths all 1), sum pooling",
         "keys": list(model.keys),
         "row_width": model.row_width,
+        "table_width": model.table_width,
     }

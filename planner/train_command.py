@@ -24,7 +24,7 @@ from unimixer_plan.data import DataSpec, load_data
 from unimixer_plan.errors import PlanError
 from unimixer_plan.mixers import ModelConfig, load_config, load_document
 from unimixer_plan.progress import progress_bar
-from unimixer_plan.training.trainer import TrainResult, TrainSettings, evaluate
+from unimixer_plan.training.trainer import Checkpoint, TrainResult, TrainSettings, evaluate
 
 DEFAULT_SYNTHETIC_SAMPLES = 100_000
 DEFAULT_MIN_COUNT = 10
@@ -144,7 +144,7 @@ def run_train(config_path: Path, request: TrainRequest, as_json: bool) -> None:
         from unimixer_plan.training.torchrec_trainer import TorchRecJob
 
         job = TorchRecJob(model_config, fidelity, seed, settings, request.device_memory_gb)
-        outcome = launch(job, loaded, request.nproc)
+        outcome = launch(job, loaded, request.nproc, print_epoch)
         if outcome is None:  # a rank other than 0 of a launcher's job: rank 0 reports
             return
         result, extra = outcome.result, outcome.document()
@@ -177,6 +177,15 @@ def run_train(config_path: Path, request: TrainRequest, as_json: bool) -> None:
     if not result.ok:
         typer.echo(f"Training failed: {result.error}", err=True)
         raise typer.Exit(1)
+
+
+def print_epoch(checkpoint: Checkpoint) -> None:
+    """--engine torchrec's progress, on rank 0 (a spawned rank writes to this command's stderr)."""
+    typer.echo(
+        f"epoch {checkpoint.epoch}: val logloss {checkpoint.val_logloss:.4f}, AUC {checkpoint.val_auc:.4f} "
+        "(validation subsample)",
+        err=True,
+    )
 
 
 def result_document(

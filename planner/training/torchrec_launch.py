@@ -16,8 +16,8 @@ from __future__ import annotations
 import os
 import pickle
 import socket
-import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from unimixer_plan.data import CTRData
@@ -27,6 +27,8 @@ from unimixer_plan.mixers.torchrec_model import require_torchrec
 from unimixer_plan.mixers.torchrec_sharding import sharding_plan
 from unimixer_plan.training.loop import Checkpoint
 from unimixer_plan.training.torchrec_trainer import RankEnv, TorchRecJob, TorchRecOutcome, train_rank
+
+OnEpoch = Callable[[Checkpoint], None]
 
 
 def run_summary(outcome: TorchRecOutcome) -> str:
@@ -43,19 +45,12 @@ def run_summary(outcome: TorchRecOutcome) -> str:
     )
 
 
-def print_epoch(checkpoint: Checkpoint) -> None:
-    """Rank 0's progress line on stderr (a spawned rank writes to the parent's stderr)."""
-    print(
-        f"epoch {checkpoint.epoch}: val logloss {checkpoint.val_logloss:.4f}, AUC {checkpoint.val_auc:.4f} "
-        f"(validation subsample)",
-        file=sys.stderr,
-        flush=True,
-    )
-
-
-def launch(job: TorchRecJob, data: CTRData, nproc: int | None, progress: bool = True) -> TorchRecOutcome | None:
-    """Train ``job`` on ``data`` with ``nproc`` processes (None: 1, or the launcher's WORLD_SIZE);
-    with ``progress``, rank 0 prints a line per epoch on stderr."""
+def launch(
+    job: TorchRecJob, data: CTRData, nproc: int | None, on_epoch: OnEpoch | None = None
+) -> TorchRecOutcome | None:
+    """Train ``job`` on ``data`` with ``nproc`` processes (None: 1, or the launcher's WORLD_SIZE).
+    ``on_epoch(checkpoint)`` runs on rank 0 after every epoch; it must be a module-level function
+    (a spawned rank receives it pickled), and it runs in that rank's process."""
     require_torchrec("--engine torchrec")
     env = RankEnv.from_environ()
     if env is not None and nproc not in (None, env.world_size):
@@ -77,9 +72,9 @@ def launch(job: TorchRecJob, data: CTRData, nproc: int | None, progress: bool = 
         world_size_option="--nproc",
     )
     if env is not None:
-        outcome = train_rank(job, data, env, print_epoch if progress and env.rank == 0 else None)
+        outcome = train_rank(job, data, env, on_epoch if env.rank == 0 else None)
         return outcome if env.rank == 0 else None
-    return _spawn(job, data, world_size, progress)
+    return _spawn(job, data, world_size, on_epoch)
 
 
 def _device_type() -> str:
@@ -94,7 +89,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _spawn(job: TorchRecJob, data: CTRData, nproc: int, progress: bool) -> TorchRecOutcome:
+def _spawn(job: TorchRecJob, data: CTRData, nproc: int, on_epoch: OnEpoch | None) -> TorchRecOutcome:
     import torch.multiprocessing as mp
     from torch.multiprocessing.spawn import ProcessException
 
@@ -102,7 +97,7 @@ def _spawn(job: TorchRecJob, data: CTRData, nproc: int, progress: bool) -> Torch
     with tempfile.TemporaryDirectory(prefix="unimixer-torchrec-") as folder:
         out = Path(folder)
         try:
-            mp.start_processes(_spawned_rank, args=(nproc, port, job, data, str(out), progress), nprocs=nproc)
+            mp.start_processes(_spawned_rank, args=(nproc, port, job, data, str(out), on_epoch), nprocs=nproc)
         except ProcessException as err:
             errors = sorted(out.glob("error-*.txt"))
             if errors:  # a PlanError on a rank: the same one line as in one process
@@ -111,7 +106,9 @@ def _spawn(job: TorchRecJob, data: CTRData, nproc: int, progress: bool) -> Torch
         return pickle.loads((out / "outcome.pkl").read_bytes())
 
 
-def _spawned_rank(rank: int, nproc: int, port: int, job: TorchRecJob, data: CTRData, out: str, progress: bool) -> None:
+def _spawned_rank(
+    rank: int, nproc: int, port: int, job: TorchRecJob, data: CTRData, out: str, on_epoch: OnEpoch | None
+) -> None:
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
@@ -122,7 +119,7 @@ def _spawned_rank(rank: int, nproc: int, port: int, job: TorchRecJob, data: CTRD
     )
     folder = Path(out)
     try:
-        outcome = train_rank(job, data, RankEnv.from_environ(), print_epoch if progress and rank == 0 else None)
+        outcome = train_rank(job, data, RankEnv.from_environ(), on_epoch if rank == 0 else None)
     except PlanError as err:
         (folder / f"error-{rank}.txt").write_text(f"{err}\n")
         raise

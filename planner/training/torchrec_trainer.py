@@ -130,7 +130,7 @@ def train_rank(job: TorchRecJob, data: CTRData, env: RankEnv, on_epoch: Any = No
         rows = min(job.fidelity, len(data.train))
         lr = job.settings.learning_rate if job.settings.learning_rate is not None else learning_rate_for(job.config)
         engine = _TorchRecEngine(job, data, env, device, lr)
-        reporter = (lambda checkpoint: on_epoch(checkpoint)) if on_epoch is not None else None
+        reporter = (lambda checkpoint: on_epoch(checkpoint)) if on_epoch is not None else None  # never stops
         result = run_epochs(engine, job.config, Progress(rows=rows, lr=lr), job.seed, job.settings, reporter)
         return TorchRecOutcome(result, env.world_size, backend, engine.sharding_plan, engine.optimizer.describe())
     finally:
