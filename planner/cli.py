@@ -267,7 +267,9 @@ def train(
         int | None,
         typer.Option(help="Distinct training samples (default: 100,000 synthetic, or every training row of --data)."),
     ] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Training batch size (default: the trainer's, 256).")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Training batch size (default: a rule in the training rows).")
+    ] = None,
     learning_rate: Annotated[
         float | None, typer.Option(help="Adam learning rate (default: the rule in width and depth).")
     ] = None,

@@ -123,7 +123,8 @@ def run_train(config_path: Path, request: TrainRequest, as_json: bool) -> None:
         typer.echo(
             f"{model_config.family}: val AUC {result.val_auc:.4f}, val logloss {result.val_logloss:.4f} "
             f"(best epoch {result.best_epoch} of {result.epochs}; {result.stop_reason}; "
-            f"{result.distinct_samples:,} distinct samples, lr {result.learning_rate:.3g}, {result.wall_time_s:.1f} s)"
+            f"{result.distinct_samples:,} distinct samples, batch {result.batch_size}, lr {result.learning_rate:.3g}, "
+            f"{result.wall_time_s:.1f} s)"
         )
         if predicted:
             low, high = predicted["val_logloss_interval_90"]

@@ -35,6 +35,7 @@ from torch import nn
 from unimixer_plan.data import CTRData, EncodedSplit
 from unimixer_plan.mixers import ConfigError, ModelConfig, build_model
 from unimixer_plan.mixers.sinkhorn import linear_temperature
+from unimixer_plan.training.batch_size import batch_size_for
 from unimixer_plan.training.learning_rate import learning_rate_for
 from unimixer_plan.training.metrics import logloss, roc_auc
 
@@ -44,9 +45,10 @@ EmbeddingOptimizer = Literal["adam", "sparse_adam", "adagrad"]
 @dataclass(frozen=True)
 class TrainSettings:
     """How a candidate is trained. ``learning_rate=None`` takes the rule in width and depth
-    (``unimixer_plan.training.learning_rate``)."""
+    (``unimixer_plan.training.learning_rate``), ``batch_size=None`` the rule in the number of
+    training rows (``unimixer_plan.training.batch_size``)."""
 
-    batch_size: int = 256
+    batch_size: int | None = None
     learning_rate: float | None = None  # dense weights (Adam); None: learning_rate_for(config)
     embedding_learning_rate: float | None = None  # None: the dense rate (sparse_adam) or 10x it (adagrad)
     embedding_optimizer: EmbeddingOptimizer = "sparse_adam"
@@ -68,7 +70,7 @@ class TrainSettings:
         if self.embedding_optimizer not in ("adam", "sparse_adam", "adagrad"):
             raise ConfigError("embedding_optimizer", self.embedding_optimizer, "allowed: adam, sparse_adam, adagrad")
         for name in ("batch_size", "max_epochs", "val_subsample", "eval_batch_size", "patience"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(name, getattr(self, name), "must be >= 1")
         if self.warmup_steps < 0 or not 0 <= self.ema_decay < 1:
             raise ConfigError("warmup_steps/ema_decay", (self.warmup_steps, self.ema_decay), "need >= 0 and [0, 1)")
@@ -97,6 +99,7 @@ class TrainResult:
     stop_reason: str
     learning_rate: float
     wall_time_s: float
+    batch_size: int = 0  # the training batch used (0: written before it was recorded)
     error: str | None = None
     history: tuple[Checkpoint, ...] = field(default_factory=tuple)
 
@@ -215,13 +218,14 @@ def evaluate(
     start = time.perf_counter()
     rows = min(fidelity, len(data.train))
     lr = settings.learning_rate if settings.learning_rate is not None else learning_rate_for(config)
-    progress = _Progress(rows=rows, lr=lr)
+    batch = settings.batch_size if settings.batch_size is not None else batch_size_for(rows)
+    progress = _Progress(rows=rows, lr=lr, batch_size=batch)
     try:
         torch.manual_seed(seed)
         model = build_model(config).to(device)
         optimisers = _Optimisers(model, settings, lr)
         order_generator = torch.Generator().manual_seed(seed)
-        steps_per_epoch = math.ceil(rows / settings.batch_size)
+        steps_per_epoch = math.ceil(rows / batch)
         warmup = max(1, min(settings.warmup_steps, steps_per_epoch))  # 0 means no warm-up
         anneal_steps = max(1, round(settings.anneal_epochs * steps_per_epoch))
         epoch_factor = 1.0
@@ -231,12 +235,12 @@ def evaluate(
         for epoch in range(1, settings.max_epochs + 1):
             model.train()
             order = torch.randperm(rows, generator=order_generator)
-            for position in range(0, rows, settings.batch_size):
+            for position in range(0, rows, batch):
                 step = progress.steps
                 if model.uses_temperature:
                     model.set_temperature(linear_temperature(step, anneal_steps, config.tau_start, config.tau_end))
                 optimisers.scale(epoch_factor * min(1.0, (step + 1) / warmup))
-                index = order[position : position + settings.batch_size]
+                index = order[position : position + batch]
                 dense, sparse = train.dense[index].to(device), train.sparse[index].to(device)
                 logits = model(dense, sparse)
                 loss = nn.functional.binary_cross_entropy_with_logits(logits, train.labels[index].to(device))
@@ -317,6 +321,7 @@ class _Progress:
 
     rows: int
     lr: float
+    batch_size: int
     steps: int = 0
     samples_seen: int = 0
     epochs: int = 0
@@ -338,6 +343,7 @@ class _Progress:
             stop_reason=self.stop_reason,
             learning_rate=self.lr,
             wall_time_s=time.perf_counter() - start,
+            batch_size=self.batch_size,
             error=error,
             history=tuple(self.history),
         )
