@@ -137,7 +137,7 @@ def _parse_fm(path: Path, block: list[str], start_line: int, layout: SparseLayou
         i = int(bad[0])
         raise DataError(
             path,
-            f"pair {pairs[i]!r} is not index:value (a non-negative integer, ':', a number; e.g. 451:1)",
+            f"pair {str(pairs[i])!r} is not index:value (a non-negative integer, ':', a number; e.g. 451:1)",
             line=start_line + int(row[i]),
             column=layout.fields[position[i]],
         )
@@ -160,7 +160,7 @@ def _parse_ffm(path: Path, block: list[str], start_line: int, layout: SparseLayo
         i = int(bad[0])
         hint = " (index:value pairs are libSVM/libFM: --format libfm)" if pairs[i].count(":") == 1 else ""
         raise DataError(
-            path, f"pair {pairs[i]!r} is not field:index:value (e.g. 3:451:1){hint}", line=start_line + int(row[i])
+            path, f"pair {str(pairs[i])!r} is not field:index:value (e.g. 3:451:1){hint}", line=start_line + int(row[i])
         )
     lookup = {n: p for p, n in enumerate(layout.numbers or ())}
     numbers = field.astype(np.int64)
@@ -227,7 +227,7 @@ def _fill(
                 text += f" (a three-part pair: read {three_part_format} with --format {three_part_format})"
             elif mask is bad_value:
                 text += "; name numeric fields under 'dense' in --schema"
-            raise DataError(path, f"pair {pairs[i]!r}: {text}", line=start_line + int(row[i]), column=field)
+            raise DataError(path, f"pair {str(pairs[i])!r}: {text}", line=start_line + int(row[i]), column=field)
     dense = np.full((n, len(schema.dense)), np.nan)
     is_dense = kind == "dense"
     dense[row[is_dense], column[is_dense]] = numbers[is_dense]
