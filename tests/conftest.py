@@ -28,6 +28,7 @@ def _private_data_cache(tmp_path_factory):
     else:
         os.environ[CACHE_ENV] = saved
 
+
 SMALL_SCHEMA = {"num_dense": 3, "cardinalities": (11, 5, 7, 2), "embed_dim": 4}
 
 # One small valid config per family, for contract tests.
