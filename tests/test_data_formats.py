@@ -174,3 +174,26 @@ def test_named_positive_label(tmp_path):
     data = load_data(DataSpec(path=str(path), schema_path=str(schema), positive_label="yes", cache=False))
     every = torch.cat([data.train.labels, data.val.labels, data.test.labels])
     assert every.tolist() == [1.0 if i % 3 == 0 else 0.0 for i in range(30)]
+
+
+@pytest.mark.slow
+@needs_criteo
+def test_csv_libfm_and_parquet_train_to_the_same_auc(written):
+    from unimixer_plan.training.trainer import TrainSettings, evaluate
+
+    from tests.conftest import small_config
+
+    specs = {
+        "csv": DataSpec(path=str(CRITEO_10K), cache=False),
+        "libfm": DataSpec(path=str(written / "rows.libfm"), schema_path=str(written / "criteo.yaml"), cache=False),
+        "parquet": DataSpec(path=str(written / "rows.parquet"), cache=False),
+    }
+    auc = {}
+    for name, spec in specs.items():
+        data = load_data(spec)
+        config = small_config("unimixing_lite", **data.schema)
+        result = evaluate(config, data, fidelity=len(data.train), settings=TrainSettings(max_epochs=3, patience=3))
+        assert result.ok, result.error
+        auc[name] = result.val_auc
+    assert auc["csv"] > 0.6, auc  # it learned something
+    assert abs(auc["libfm"] - auc["csv"]) < 0.005 and abs(auc["parquet"] - auc["csv"]) < 0.005, auc
