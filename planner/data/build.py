@@ -84,12 +84,12 @@ def encode_files(spec: RealSpec) -> Encoded:
     payload = _key_payload(spec, sources, fmt, separator)
     entry = CacheEntry(cache_root(spec.cache_dir), cache_key(payload)) if spec.cache else None
     if entry is not None and (meta := entry.meta()) is not None:
-        return _from_entry(entry.path, meta)
+        return _from_entry(entry.path, meta, paths["main"])
     folder = entry.start() if entry is not None else None
     try:
         meta, arrays = _build(spec, sources, paths, folder)
         if entry is None or folder is None:
-            return _encoded(meta, arrays, None)
+            return _encoded(meta, arrays, paths["main"], None)
         entry.publish(folder, meta)
     except OSError as err:
         raise DataError(
@@ -99,7 +99,7 @@ def encode_files(spec: RealSpec) -> Encoded:
     finally:
         if folder is not None and folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
-    return _from_entry(entry.path, entry.meta() or meta)
+    return _from_entry(entry.path, entry.meta() or meta, paths["main"])
 
 
 def _key_payload(spec: RealSpec, sources: dict[str, Source], fmt: str, separator: str | None) -> dict[str, Any]:
@@ -160,7 +160,9 @@ def _build(
         "cardinalities": list(cardinalities),
         "parts": {name: part.rows for name, part in parts.items()},
         "splits": {split: list(r) for split, r in plan.ranges.items()},
-        "description": _describe(schema.name, sources["main"].format, paths["main"], plan),
+        "schema_name": schema.name,
+        "format": sources["main"].format,
+        "split": plan.how,
     }
     return meta, {name: part.arrays() for name, part in parts.items()}
 
@@ -175,11 +177,7 @@ def _fit_vocabularies(main: MemoryPart | FilePart, plan: SplitPlan, columns: int
     return [counter.vocabulary(min_count, max_vocab) for counter in counts]
 
 
-def _describe(name: str, fmt: str, path: str, plan: SplitPlan) -> str:
-    return f"{name} (real: {path}, {fmt}; {plan.how})"
-
-
-def _encoded(meta: dict[str, Any], parts: dict[str, Arrays], cache_path: str | None) -> Encoded:
+def _encoded(meta: dict[str, Any], parts: dict[str, Arrays], path: str, cache_path: str | None) -> Encoded:
     splits = {}
     for split, (part, start, stop) in meta["splits"].items():
         splits[split] = tuple(array[start:stop] for array in parts[part])
@@ -187,15 +185,15 @@ def _encoded(meta: dict[str, Any], parts: dict[str, Arrays], cache_path: str | N
         splits=splits,  # type: ignore[arg-type]
         num_dense=meta["num_dense"],
         cardinalities=tuple(meta["cardinalities"]),
-        description=meta["description"],
+        description=f"{meta['schema_name']} (real: {path}, {meta['format']}; {meta['split']})",
         cache_path=cache_path,
     )
 
 
-def _from_entry(folder: Path, meta: dict[str, Any]) -> Encoded:
+def _from_entry(folder: Path, meta: dict[str, Any], path: str) -> Encoded:
     widths = (meta["num_dense"], meta["num_categorical"])
     parts = {}
     for name, rows in meta["parts"].items():
         paths = {kind: folder / f"{name}.{kind}" for kind in ("labels.f32", "dense.f32", "sparse.i64")}
         parts[name] = open_part(paths, rows, widths)
-    return _encoded(meta, parts, str(folder))
+    return _encoded(meta, parts, path, str(folder))
