@@ -91,7 +91,7 @@ class PlanSetting:
             return None
         try:
             return cls(
-                data=DataSpec(**setting["data"]),
+                data=DataSpec.from_record(setting["data"], str(path)),
                 train_samples=int(setting["train_samples"]),
                 seed=int(setting["seed"]),
                 trainer=TrainSettings(**setting["trainer"]),

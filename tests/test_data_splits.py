@@ -62,3 +62,12 @@ def test_synthetic_data_has_a_disjoint_test_split():
     assert data.test_noise_floor_logloss is not None and 0.3 < data.test_noise_floor_logloss < 0.6
     assert data.test_noise_floor_logloss != data.noise_floor_logloss  # other rows, another floor
     assert "train 2,000 / validation 2,000 / test 2,000 rows from disjoint ranges" in data.description
+
+
+def test_a_record_from_before_the_test_split_is_refused_on_real_data():
+    old = {"dataset": "criteo", "path": "/data/train.tsv", "val_fraction": 0.2, "seed": 0}
+    with pytest.raises(PlanError, match=r"plan.json: recorded before real data had a test split"):
+        DataSpec.from_record(old, "plan.json")
+    # The synthetic splits are what they were (train, validation at 2^40); the test range is new.
+    assert DataSpec.from_record({"dataset": "criteo", "path": None, "val_fraction": 0.2}, "plan.json").synthetic
+    assert DataSpec.from_record({**old, "test_fraction": 0.1}, "plan.json").test_fraction == 0.1

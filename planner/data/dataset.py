@@ -87,6 +87,18 @@ class DataSpec:
     def synthetic(self) -> bool:
         return self.path is None
 
+    @classmethod
+    def from_record(cls, record: dict[str, object], where: str) -> DataSpec:
+        """A spec as plan.json or chosen.yaml stored it. One stored before the test split (no
+        ``test_fraction``) on a real file split it 80/20 into train and validation, which no spec
+        reproduces now: resuming it would train and score other rows, so it is refused."""
+        if record.get("path") is not None and "test_fraction" not in record:
+            raise PlanError(
+                f"{where}: recorded before real data had a test split (train/validation 80/20); "
+                "start a new plan, or train with data options to say which split to use"
+            )
+        return cls(**record)  # type: ignore[arg-type]
+
 
 @dataclass(frozen=True)
 class EncodedSplit:
