@@ -108,6 +108,22 @@ def test_gzip_and_format_override_read_the_same_rows(written, tmp_path):
     assert_same_encoding(plain, load_data(forced))
 
 
+@needs_criteo
+def test_fast_and_exact_libfm_parsers_agree(written):
+    from unimixer_plan.data.labels import LabelDecoder
+    from unimixer_plan.data.libsvm import _parse_fm, _parse_fm_exact, layout_for
+    from unimixer_plan.data.schema import load_schema
+
+    layout = layout_for(written / "rows.libfm", load_schema(written / "criteo.yaml"), ffm=False)
+    block = (written / "rows.libfm").read_text().splitlines(keepends=True)[:2_000]
+    fast = _parse_fm(written / "rows.libfm", block, 1, layout, LabelDecoder())
+    exact = _parse_fm_exact(written / "rows.libfm", block, 1, layout, LabelDecoder())
+    np.testing.assert_array_equal(fast.labels, exact.labels)
+    np.testing.assert_array_equal(fast.categorical, exact.categorical)
+    np.testing.assert_array_equal(np.nan_to_num(fast.dense, nan=-7), np.nan_to_num(exact.dense, nan=-7))
+    assert np.isnan(fast.dense).any() and (fast.categorical == 0).any()  # missing values on both paths
+
+
 @pytest.mark.parametrize(
     ("name", "expected"),
     [

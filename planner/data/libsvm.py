@@ -25,7 +25,10 @@ format (by count and first appearance: ``preprocess``).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import itertools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +42,8 @@ from unimixer_plan.data.schema import TableSchema
 from unimixer_plan.data.textfile import first_line, lines, open_text
 
 CATEGORICAL_VALUES = "1 (present), or 0 or nan (missing)"
+_TWO_COLONS = re.compile(r":[^\s:]*:")  # a token with two colons (a libFFM pair, or a typo)
+_LABEL_COLON = re.compile(r"(?m)^[^\S\n]*[^\s:]*:")  # a colon in a line's first token
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,43 @@ class SparseTextReader:
 
 
 def _parse_fm(path: Path, block: list[str], start_line: int, layout: SparseLayout, labels: LabelDecoder) -> RawTable:
+    """Fast path: pandas' C parser on the chunk with ':' read as a space, valid only when the chunk
+    has one colon per pair (so the tokens line up as label, index, value, ...); anything else goes
+    to the exact path, which names the line and the pair."""
+    k, n = len(layout.fields), len(block)
+    text = "".join(block)
+    if text.count(":") == n * k and not _TWO_COLONS.search(text) and not _LABEL_COLON.search(text):
+        # Values parse as floats in C ("nan" is a missing value); indices stay text, like a CSV's values.
+        numeric = {0} if labels.positive is None else set()
+        numeric.update(range(2, 2 + 2 * k, 2))
+        try:
+            frame = pd.read_csv(
+                io.StringIO(text.replace(":", " ")),
+                sep=r"\s+",
+                header=None,
+                names=range(1 + 2 * k),
+                dtype={c: (np.float64 if c in numeric else object) for c in range(1 + 2 * k)},
+                keep_default_na=False,
+                na_values={c: ["nan", "NaN", "NAN"] for c in numeric},
+                engine="c",
+            )
+        except (ValueError, pd.errors.ParserError):
+            frame = None
+        # A short line leaves "" indices, a long first line an index: both are for the exact path.
+        if frame is not None and len(frame) == n and isinstance(frame.index, pd.RangeIndex):
+            index = frame[list(range(1, 1 + 2 * k, 2))].to_numpy(dtype=object)
+            if not (index == "").any():
+                decoded = labels.decode(frame[0].to_numpy(), path, start_line, column=layout.schema.label)
+                value = frame[list(range(2, 2 + 2 * k, 2))].to_numpy(dtype=np.float64).reshape(-1)
+                row, position = np.repeat(np.arange(n), k), np.tile(np.arange(k), n)
+                with contextlib.suppress(DataError):  # the exact path names it with the pair's own text
+                    return _fill(path, start_line, layout, decoded, row, position, index.reshape(-1), value, "libffm")
+    return _parse_fm_exact(path, block, start_line, layout, labels)
+
+
+def _parse_fm_exact(
+    path: Path, block: list[str], start_line: int, layout: SparseLayout, labels: LabelDecoder
+) -> RawTable:
     rows = [line.split() for line in block]
     k = len(layout.fields)
     for offset, tokens in enumerate(rows):
@@ -129,7 +171,7 @@ def _parse_fm(path: Path, block: list[str], start_line: int, layout: SparseLayou
     table = np.array(rows, dtype=str).reshape(len(rows), k + 1)
     decoded = labels.decode(table[:, 0].astype(object), path, start_line, column=layout.schema.label)
     pairs = table[:, 1:].reshape(-1)
-    index, separator, value = (np.char.partition(pairs, ":")[:, i] for i in range(3))
+    index, separator, value = np.strings.partition(pairs, ":")
     row = np.repeat(np.arange(len(rows)), k)
     position = np.tile(np.arange(k), len(rows))
     bad = np.flatnonzero(separator != ":")
@@ -141,7 +183,7 @@ def _parse_fm(path: Path, block: list[str], start_line: int, layout: SparseLayou
             line=start_line + int(row[i]),
             column=layout.fields[position[i]],
         )
-    return _fill(path, start_line, layout, decoded, row, position, index, value, pairs, "libffm")
+    return _fill(path, start_line, layout, decoded, row, position, index, value, "libffm")
 
 
 def _parse_ffm(path: Path, block: list[str], start_line: int, layout: SparseLayout, labels: LabelDecoder) -> RawTable:
@@ -153,8 +195,8 @@ def _parse_ffm(path: Path, block: list[str], start_line: int, layout: SparseLayo
     counts = np.array([len(t) - 1 for t in rows])
     pairs = np.array([p for t in rows for p in t[1:]], dtype=str)
     row = np.repeat(np.arange(len(rows)), counts)
-    field, first_sep, rest = (np.char.partition(pairs, ":")[:, i] for i in range(3)) if pairs.size else (pairs,) * 3
-    index, second_sep, value = (np.char.partition(rest, ":")[:, i] for i in range(3)) if pairs.size else (pairs,) * 3
+    field, first_sep, rest = np.strings.partition(pairs, ":")
+    index, second_sep, value = np.strings.partition(rest, ":")
     bad = np.flatnonzero((first_sep != ":") | (second_sep != ":") | ~np.char.isdigit(field))
     if bad.size:
         i = int(bad[0])
@@ -185,7 +227,7 @@ def _parse_ffm(path: Path, block: list[str], start_line: int, layout: SparseLayo
             line=start_line + int(row[twice]),
             column=layout.fields[position[twice]],
         )
-    return _fill(path, start_line, layout, decoded, row, position, index, value, pairs, None)
+    return _fill(path, start_line, layout, decoded, row, position, index, value, None)
 
 
 def _fill(
@@ -197,18 +239,21 @@ def _fill(
     position: np.ndarray,
     index: np.ndarray,
     value: np.ndarray,
-    pairs: np.ndarray,
     three_part_format: str | None,
 ) -> RawTable:
     """Scatter the pairs (row, field position, index text, value text) into the raw arrays."""
     n, schema = len(labels), layout.schema
-    numbers = pd.to_numeric(pd.Series(value, dtype=object), errors="coerce").to_numpy(np.float64)
-    not_number = np.isnan(numbers) & (np.char.lower(value) != "nan")
+    if value.dtype == np.float64:  # the fast path parsed them
+        numbers, not_number = value, np.zeros(len(value), dtype=bool)
+    else:
+        numbers = pd.to_numeric(pd.Series(value, dtype=object), errors="coerce").to_numpy(np.float64)
+        not_number = np.isnan(numbers)
+        not_number[not_number] = [str(v).lower() != "nan" for v in value[not_number]]  # few: the missing values
     targets = layout.targets
     kind = np.array([t[0] for t in targets] + ["drop"])[position]
     column = np.array([t[1] for t in targets] + [-1])[position]
     categorical = kind == "categorical"
-    bad_index = categorical & ~np.char.isdigit(index)
+    bad_index = categorical & ~np.strings.isdigit(index.astype(str))
     bad_value = categorical & ~(np.isnan(numbers) | (numbers == 0) | (numbers == 1))
     for mask, problem in (
         (not_number, "value {value!r} is not a number"),
@@ -227,7 +272,12 @@ def _fill(
                 text += f" (a three-part pair: read {three_part_format} with --format {three_part_format})"
             elif mask is bad_value:
                 text += "; name numeric fields under 'dense' in --schema"
-            raise DataError(path, f"pair {str(pairs[i])!r}: {text}", line=start_line + int(row[i]), column=field)
+            pair = (
+                f"{index[i]}:{value[i]}"
+                if three_part_format
+                else f"{position_number(layout, position[i])}:{index[i]}:{value[i]}"
+            )
+            raise DataError(path, f"pair {pair!r}: {text}", line=start_line + int(row[i]), column=field)
     dense = np.full((n, len(schema.dense)), np.nan)
     is_dense = kind == "dense"
     dense[row[is_dense], column[is_dense]] = numbers[is_dense]
@@ -236,6 +286,10 @@ def _fill(
     texts[row[present], column[present]] = index[present].astype(object)
     hashed = hash_values(texts.reshape(-1)).reshape(n, len(schema.categorical))
     return RawTable(labels=labels, dense=dense, categorical=hashed)
+
+
+def position_number(layout: SparseLayout, position: int) -> int:
+    return layout.numbers[position] if layout.numbers else position
 
 
 def _listed(fields: tuple[str, ...]) -> str:
