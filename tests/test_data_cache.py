@@ -3,6 +3,7 @@ an option is a new entry, and the streamed build (small chunks, many merges) equ
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -109,3 +110,16 @@ def test_value_counts_merge_chunks_exactly():
     np.testing.assert_array_equal(counts.counts, n)
     present = np.flatnonzero(hashes != 0)
     np.testing.assert_array_equal(counts.first, present[first])
+
+
+def test_an_unusable_entry_is_rebuilt_in_place(data_file, tmp_path):
+    spec = DataSpec(path=str(data_file), cache_dir=str(tmp_path / "cache"))
+    first = load_data(spec)
+    meta_file = Path(first.cache_path) / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    del meta["split"]  # as an entry of an older layout would lack it
+    meta_file.write_text(json.dumps(meta))
+    again = load_data(spec)
+    assert again.cache_path == first.cache_path and same(first, again)
+    assert "split" in json.loads(meta_file.read_text())
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [Path(first.cache_path).name]

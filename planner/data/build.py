@@ -32,6 +32,7 @@ from unimixer_plan.data.store import Arrays, FilePart, MemoryPart, open_part
 
 READ_CHUNK_ROWS = 65_536
 PASS_CHUNK_ROWS = 262_144  # binary passes over stored hashes: 54 MB a chunk for Criteo's 26 columns
+META_KEYS = ("num_dense", "num_categorical", "cardinalities", "parts", "splits", "schema_name", "format", "split")
 
 
 class RealSpec(Protocol):
@@ -83,7 +84,7 @@ def encode_files(spec: RealSpec) -> Encoded:
             check_matches(split, sources[part], main)
     payload = _key_payload(spec, sources, fmt, separator)
     entry = CacheEntry(cache_root(spec.cache_dir), cache_key(payload)) if spec.cache else None
-    if entry is not None and (meta := entry.meta()) is not None:
+    if entry is not None and (meta := entry.meta(META_KEYS)) is not None:
         return _from_entry(entry.path, meta, paths["main"])
     folder = entry.start() if entry is not None else None
     try:
@@ -99,7 +100,7 @@ def encode_files(spec: RealSpec) -> Encoded:
     finally:
         if folder is not None and folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
-    return _from_entry(entry.path, entry.meta() or meta, paths["main"])
+    return _from_entry(entry.path, entry.meta(META_KEYS) or meta, paths["main"])
 
 
 def _key_payload(spec: RealSpec, sources: dict[str, Source], fmt: str, separator: str | None) -> dict[str, Any]:

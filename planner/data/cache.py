@@ -21,7 +21,7 @@ from typing import Any
 
 from unimixer_plan.data.errors import DataError
 
-CACHE_VERSION = 1  # bump when the encoding or the layout of an entry changes
+CACHE_VERSION = 2  # bump when the encoding or the layout of an entry changes
 CACHE_ENV = "UNIMIXER_PLAN_CACHE_DIR"
 META = "meta.json"
 
@@ -55,13 +55,15 @@ class CacheEntry:
         self.root, self.key = root, key
         self.path = root / key
 
-    def meta(self) -> dict[str, Any] | None:
-        """The finished entry's metadata, or None when there is no usable entry."""
+    def meta(self, required: tuple[str, ...] = ()) -> dict[str, Any] | None:
+        """The finished entry's metadata, or None when there is no usable entry (none, another
+        version's, or one without a ``required`` key)."""
         try:
             meta = json.loads((self.path / META).read_text())
         except (OSError, ValueError):
             return None
-        return meta if meta.get("version") == CACHE_VERSION else None
+        usable = isinstance(meta, dict) and meta.get("version") == CACHE_VERSION and all(k in meta for k in required)
+        return meta if usable else None
 
     def start(self) -> Path:
         """A private folder to build the entry in."""
@@ -79,7 +81,10 @@ class CacheEntry:
         try:
             folder.rename(self.path)
         except OSError:
-            # Another process published this key first: its entry is the same data.
-            shutil.rmtree(folder, ignore_errors=True)
-            if self.meta() is None:
-                raise
+            if self.meta(tuple(meta)) is not None:
+                # Another process published this key first: its entry is the same data.
+                shutil.rmtree(folder, ignore_errors=True)
+                return
+            # What holds the key is unusable (an older layout, a crash mid-delete): replace it.
+            shutil.rmtree(self.path, ignore_errors=True)
+            folder.rename(self.path)
