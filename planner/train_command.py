@@ -5,23 +5,28 @@ spec, the distinct training samples, the seed and the trainer's settings) and, o
 the predicted logloss with its 90 % interval. Trained with no data or trainer option, such a file
 reproduces exactly that setting, and the result is printed next to the prediction: a prediction a
 user can check. Any such option trains what was asked instead, and the comparison is not made
-(the prediction is for the plan's setting only).
+(the prediction is for the plan's setting only). The cache options change where the encoded data
+lives, not what it is, so they never count as such an option.
+
+Every run also scores the test split (held_out.py): rows that neither trained the model nor chose
+its epoch, reported with standard errors.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 import typer
 from unimixer_plan.data import DataSpec, load_data
 from unimixer_plan.errors import PlanError
+from unimixer_plan.held_out import HeldOutScore, train_and_score
 from unimixer_plan.mixers import ModelConfig, load_config, load_document
 from unimixer_plan.progress import progress_bar
-from unimixer_plan.training.trainer import TrainResult, TrainSettings, evaluate
+from unimixer_plan.training.trainer import TrainResult, TrainSettings
 
 DEFAULT_SYNTHETIC_SAMPLES = 100_000
 DEFAULT_MIN_COUNT = 10
@@ -42,6 +47,12 @@ class TrainRequest:
     hash_buckets: int | None = None
     max_rows: int | None = None
     seed: int | None = None
+    format: str | None = None
+    positive_label: str | None = None
+    valid: Path | None = None
+    test: Path | None = None
+    val_fraction: float | None = None
+    test_fraction: float | None = None
 
     def overrides_a_setting(self) -> bool:
         return any(getattr(self, f.name) is not None for f in fields(self) if f.name != "dataset")
@@ -53,6 +64,14 @@ class TrainRequest:
                 raise PlanError(f"--{name.replace('_', '-')} {value}: must be >= 1")
         if self.learning_rate is not None and not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise PlanError(f"--learning-rate {self.learning_rate}: must be a finite number > 0")
+
+
+@dataclass(frozen=True)
+class CacheChoice:
+    """--no-cache and --cache-dir: applied to any spec, the plan's recorded one included."""
+
+    enabled: bool = True
+    folder: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,7 +91,7 @@ class PlanSetting:
             return None
         try:
             return cls(
-                data=DataSpec(**setting["data"]),
+                data=DataSpec.from_record(setting["data"], str(path)),
                 train_samples=int(setting["train_samples"]),
                 seed=int(setting["seed"]),
                 trainer=TrainSettings(**setting["trainer"]),
@@ -82,7 +101,7 @@ class PlanSetting:
             raise PlanError(f"{path}: corrupt setting ({type(err).__name__}: {err})") from None
 
 
-def run_train(config_path: Path, request: TrainRequest, as_json: bool) -> None:
+def run_train(config_path: Path, request: TrainRequest, as_json: bool, cache: CacheChoice = CacheChoice()) -> None:
     request.check()
     model_config = load_config(config_path)
     setting = PlanSetting.from_document(load_document(config_path), config_path)
@@ -101,11 +120,21 @@ def run_train(config_path: Path, request: TrainRequest, as_json: bool) -> None:
             hash_buckets=request.hash_buckets,
             max_rows=request.max_rows,
             seed=seed,
+            format=request.format,
+            positive_label=request.positive_label,
+            valid_path=str(request.valid) if request.valid else None,
+            test_path=str(request.test) if request.test else None,
+            **{
+                name: getattr(request, name)
+                for name in ("val_fraction", "test_fraction")
+                if getattr(request, name) is not None
+            },
         )
         samples = request.samples
         chosen = {"batch_size": request.batch_size, "learning_rate": request.learning_rate}
         chosen["max_epochs"] = request.max_epochs
         settings = TrainSettings(**{k: v for k, v in chosen.items() if v is not None})
+    spec = replace(spec, cache=cache.enabled, cache_dir=cache.folder or spec.cache_dir)
     loaded = load_data(spec, train_rows=samples or DEFAULT_SYNTHETIC_SAMPLES)
     fidelity = samples or (DEFAULT_SYNTHETIC_SAMPLES if loaded.synthetic else len(loaded.train))
     if (model_config.num_dense, model_config.cardinalities) != (loaded.num_dense, loaded.cardinalities):
@@ -115,10 +144,10 @@ def run_train(config_path: Path, request: TrainRequest, as_json: bool) -> None:
     typer.echo(f"data: {loaded.description}", err=True)
     rows = min(fidelity, len(loaded.train))
     with progress_bar(f"training {model_config.family}", rows * settings.max_epochs) as update:
-        result = evaluate(model_config, loaded, fidelity, seed=seed, settings=settings, on_step=update)
+        result, test = train_and_score(model_config, loaded, fidelity, seed, settings, on_step=update)
     predicted = setting.predicted if setting is not None else None
     if as_json:
-        typer.echo(json.dumps(result_document(result, loaded.description, model_config, predicted)))
+        typer.echo(json.dumps(result_document(result, loaded.description, model_config, predicted, test)))
     elif result.ok:
         typer.echo(
             f"{model_config.family}: val AUC {result.val_auc:.4f}, val logloss {result.val_logloss:.4f} "
@@ -126,6 +155,12 @@ def run_train(config_path: Path, request: TrainRequest, as_json: bool) -> None:
             f"{result.distinct_samples:,} distinct samples, batch {result.batch_size}, lr {result.learning_rate:.3g}, "
             f"{result.wall_time_s:.1f} s)"
         )
+        if test is not None:
+            typer.echo(
+                f"{model_config.family}: test AUC {test.auc:.4f} ± {test.auc_se:.4f}, test logloss "
+                f"{test.logloss:.4f} ± {test.logloss_se:.4f} ({test.rows:,} rows that neither trained nor chose "
+                "the model; ± one standard error)"
+            )
         if predicted:
             low, high = predicted["val_logloss_interval_90"]
             verdict = "inside" if low <= result.val_logloss <= high else "OUTSIDE"
@@ -136,7 +171,8 @@ def run_train(config_path: Path, request: TrainRequest, as_json: bool) -> None:
             )
         if loaded.noise_floor_logloss is not None:
             typer.echo(
-                f"(synthetic data: the planted model's own logloss, the floor, is {loaded.noise_floor_logloss:.4f})"
+                f"(synthetic data: the planted model's own logloss, the floor, is {loaded.noise_floor_logloss:.4f}"
+                f" on validation, {loaded.test_noise_floor_logloss:.4f} on test)"
             )
     if not result.ok:
         typer.echo(f"Training failed: {result.error}", err=True)
@@ -144,9 +180,13 @@ def run_train(config_path: Path, request: TrainRequest, as_json: bool) -> None:
 
 
 def result_document(
-    result: TrainResult, description: str, config: ModelConfig, predicted: dict[str, Any] | None
+    result: TrainResult,
+    description: str,
+    config: ModelConfig,
+    predicted: dict[str, Any] | None,
+    test: HeldOutScore | None = None,
 ) -> dict[str, Any]:
-    document = {**result.to_dict(), "data": description, "config": config.to_dict()}
+    document = {**result.to_dict(), **(test.to_dict() if test else {}), "data": description, "config": config.to_dict()}
     if predicted:
         document["predicted_val_logloss"] = predicted["val_logloss"]
         document["predicted_interval"] = list(predicted["val_logloss_interval_90"])
