@@ -8,8 +8,8 @@ user can check. Any such option trains what was asked instead, and the compariso
 (the prediction is for the plan's setting only). The cache options change where the encoded data
 lives, not what it is, so they never count as such an option.
 
-Every run also scores the test split (held_out.py): rows that neither trained the model nor chose
-its epoch, reported with standard errors.
+Every run also scores the test split (``evaluate(..., score_test=True)``): rows that neither trained
+the model nor chose its epoch, reported with standard errors.
 """
 
 from __future__ import annotations
@@ -23,10 +23,9 @@ from typing import Any
 import typer
 from unimixer_plan.data import DataSpec, load_data
 from unimixer_plan.errors import PlanError
-from unimixer_plan.held_out import HeldOutScore, train_and_score
 from unimixer_plan.mixers import ModelConfig, load_config, load_document
 from unimixer_plan.progress import progress_bar
-from unimixer_plan.training.trainer import TrainResult, TrainSettings
+from unimixer_plan.training.trainer import TrainResult, TrainSettings, evaluate
 
 DEFAULT_SYNTHETIC_SAMPLES = 100_000
 DEFAULT_MIN_COUNT = 10
@@ -144,10 +143,11 @@ def run_train(config_path: Path, request: TrainRequest, as_json: bool, cache: Ca
     typer.echo(f"data: {loaded.description}", err=True)
     rows = min(fidelity, len(loaded.train))
     with progress_bar(f"training {model_config.family}", rows * settings.max_epochs) as update:
-        result, test = train_and_score(model_config, loaded, fidelity, seed, settings, on_step=update)
+        result = evaluate(model_config, loaded, fidelity, seed=seed, settings=settings, on_step=update, score_test=True)
+    test = result.test
     predicted = setting.predicted if setting is not None else None
     if as_json:
-        typer.echo(json.dumps(result_document(result, loaded.description, model_config, predicted, test)))
+        typer.echo(json.dumps(result_document(result, loaded.description, model_config, predicted)))
     elif result.ok:
         typer.echo(
             f"{model_config.family}: val AUC {result.val_auc:.4f}, val logloss {result.val_logloss:.4f} "
@@ -184,9 +184,8 @@ def result_document(
     description: str,
     config: ModelConfig,
     predicted: dict[str, Any] | None,
-    test: HeldOutScore | None = None,
 ) -> dict[str, Any]:
-    document = {**result.to_dict(), **(test.to_dict() if test else {}), "data": description, "config": config.to_dict()}
+    document = {**result.to_dict(), "data": description, "config": config.to_dict()}
     if predicted:
         document["predicted_val_logloss"] = predicted["val_logloss"]
         document["predicted_interval"] = list(predicted["val_logloss_interval_90"])

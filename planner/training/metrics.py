@@ -2,8 +2,36 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from typing import Any
+
 import numpy as np
 import torch
+
+
+@dataclass(frozen=True)
+class SplitScore:
+    """A model's logloss and AUC on one split, each with its standard error."""
+
+    rows: int
+    logloss: float
+    logloss_se: float  # sd of the per-row loss / sqrt(rows)
+    auc: float
+    auc_se: float  # DeLong
+
+    def to_dict(self, prefix: str = "") -> dict[str, Any]:
+        return {f"{prefix}{k}": v for k, v in asdict(self).items()}
+
+
+def score_logits(labels: torch.Tensor, logits: torch.Tensor) -> SplitScore:
+    y, s = labels.numpy(), logits.numpy()
+    return SplitScore(
+        rows=len(labels),
+        logloss=logloss(labels, logits),
+        logloss_se=logloss_standard_error(y, s),
+        auc=roc_auc(y, s),
+        auc_se=auc_standard_error(y, s),
+    )
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:

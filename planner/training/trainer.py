@@ -27,7 +27,7 @@ import math
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import torch
@@ -37,7 +37,7 @@ from unimixer_plan.mixers import ConfigError, ModelConfig, build_model
 from unimixer_plan.mixers.sinkhorn import linear_temperature
 from unimixer_plan.training.batch_size import batch_size_for
 from unimixer_plan.training.learning_rate import learning_rate_for
-from unimixer_plan.training.metrics import logloss, roc_auc
+from unimixer_plan.training.metrics import SplitScore, logloss, roc_auc, score_logits
 
 EmbeddingOptimizer = Literal["adam", "sparse_adam", "adagrad"]
 
@@ -102,15 +102,17 @@ class TrainResult:
     batch_size: int = 0  # the training batch used (0: written before it was recorded)
     error: str | None = None
     history: tuple[Checkpoint, ...] = field(default_factory=tuple)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
+    test: SplitScore | None = None  # the reported weights on the test split, when asked for
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["history"] = [asdict(c) for c in self.history]
-        return data
+        data.pop("test")
+        return data | (self.test.to_dict("test_") if self.test else {})
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
 
 
 # Called after every epoch with its checkpoint; returning True stops the trial (a scheduler).
@@ -208,10 +210,13 @@ def evaluate(
     reporter: Reporter | None = None,
     on_step: Callable[[int], None] | None = None,
     device: str = "cpu",
+    score_test: bool = False,
 ) -> TrainResult:
     """Train ``config`` on the first ``fidelity`` rows of ``data.train`` (all of them when there
     are fewer) to early stopping, and score the best epoch on ``data.val``.
-    ``on_step(samples_seen)`` follows progress; ``reporter`` sees every epoch's checkpoint."""
+    ``on_step(samples_seen)`` follows progress; ``reporter`` sees every epoch's checkpoint.
+    ``score_test`` also scores the reported weights on ``data.test``: rows that neither trained the
+    model nor chose its epoch (a search must never choose on them, so it is off by default)."""
     check_schema(config, data)
     if fidelity < 1:
         raise ConfigError("fidelity", fidelity, "must be >= 1 training sample")
@@ -287,7 +292,10 @@ def evaluate(
         val_logloss, val_auc = validate(model, data.val, settings.eval_batch_size)
         if not math.isfinite(val_logloss):
             return progress.failed("non-finite validation logloss", start)
-        return progress.result("ok", val_logloss, val_auc, start)
+        test = None
+        if score_test and len(data.test):
+            test = score_logits(data.test.labels, predict_logits(model, data.test, settings.eval_batch_size))
+        return replace(progress.result("ok", val_logloss, val_auc, start), test=test)
     except (RuntimeError, MemoryError, ValueError, IndexError) as err:
         # A trial's failure (out of memory, a kernel error) is a result, not a crash of the search.
         detail = traceback.format_exception_only(type(err), err)[-1].strip().splitlines()[0][:500]

@@ -1,4 +1,5 @@
-"""`unimixer-plan train` scores the test split with the best epoch's weights, with standard errors."""
+"""The trainer scores the test split with the reported (best epoch's) weights, with standard errors;
+`unimixer-plan train` prints and reports it."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ import pytest
 from typer.testing import CliRunner
 from unimixer_plan.cli import app
 from unimixer_plan.data import DataSpec, load_data
-from unimixer_plan.held_out import train_and_score
 from unimixer_plan.mixers import save_config
-from unimixer_plan.training.trainer import TrainSettings
+from unimixer_plan.training.trainer import TrainSettings, evaluate
 
 from tests.conftest import small_config
 
@@ -24,17 +24,19 @@ def synthetic():
 
 def test_the_scored_model_is_the_reported_one(synthetic):
     # Later epochs overfit (a high rate, no patience stop): the best epoch is not the last, and the
-    # captured model must be the best one. Scored on a "test" split that is the validation split,
-    # it must give exactly the validation numbers the trainer reported.
+    # scored weights must be the best epoch's. Scored on a "test" split that is the validation split,
+    # they must give exactly the validation numbers the trainer reported.
     config = small_config("fm", **synthetic.schema)
     settings = TrainSettings(learning_rate=3e-2, max_epochs=4, patience=10, lr_decay=1.0, val_subsample=1_000)
     same_rows = replace(synthetic, test=synthetic.val)
-    result, score = train_and_score(config, same_rows, 1_500, 0, settings)
+    result = evaluate(config, same_rows, 1_500, seed=0, settings=settings, score_test=True)
+    score = result.test
     assert result.ok and score is not None
     assert result.best_epoch < result.epochs  # the last epoch's weights are not the ones reported
     assert score.logloss == pytest.approx(result.val_logloss, abs=1e-12)
     assert score.auc == pytest.approx(result.val_auc, abs=1e-12)
-    _, held_out = train_and_score(config, synthetic, 1_500, 0, settings)
+    held_out = evaluate(config, synthetic, 1_500, seed=0, settings=settings, score_test=True).test
+    assert evaluate(config, synthetic, 1_500, seed=0, settings=settings).test is None  # only when asked
     assert held_out.rows == 1_000 and held_out.logloss != score.logloss
     assert 0 < held_out.logloss_se < 0.05 and 0 < held_out.auc_se < 0.05
 
