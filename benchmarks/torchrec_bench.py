@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "unimixing_lite.yaml"
 SHARED_CSV = ROOT.parent / "shared" / "data" / "criteo" / "criteo_sampled_data_10k.csv"
 WARMUP = 5
+BATCH = 256  # fixed, so that every engine's step is the same work (the trainer's own rule may differ)
 
 
 def load(data_path: Path):
@@ -71,7 +72,7 @@ def project_rate(optimizer: str, data_path: Path, steps: int, repeats: int, thre
     from unimixer_plan.training.trainer import TrainSettings, _LocalEngine
 
     config, data = load(data_path)
-    settings = TrainSettings(embedding_optimizer=optimizer)
+    settings = TrainSettings(batch_size=BATCH, embedding_optimizer=optimizer)
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     engine = _LocalEngine(build_model(config), data, settings, learning_rate_for(config), "cpu")
@@ -90,7 +91,7 @@ def _torchrec_rank(
     os.environ.update(LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(nproc))
     torch.set_num_threads(threads)
     config, data = load(Path(data_path))
-    settings = TrainSettings()
+    settings = TrainSettings(batch_size=BATCH)
     dist.init_process_group("gloo")
     job = TorchRecJob(config, len(data.train), 0, settings)
     engine = _TorchRecEngine(job, data, RankEnv.from_environ(), torch.device("cpu"), learning_rate_for(config))
@@ -158,7 +159,7 @@ def main() -> None:
         "load_average_1min_at_end": None,
         "config": str(EXAMPLE.relative_to(ROOT)),
         "data": str(args.data),
-        "batch_size": 256,
+        "batch_size": BATCH,
         "steps": args.steps,
         "repeats": args.repeats,
         "rows": [

@@ -13,6 +13,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from unimixer_plan.data_options import (
+    CacheDirOption,
+    DataOption,
+    DatasetOption,
+    FormatOption,
+    HashOption,
+    MaxRowsOption,
+    MinCountOption,
+    NoCacheOption,
+    PositiveLabelOption,
+    SchemaOption,
+    TestFractionOption,
+    TestOption,
+    ValFractionOption,
+    ValidOption,
+    data_spec,
+)
 from unimixer_plan.errors import PlanError
 from unimixer_plan.formatting import format_count, format_flops
 from unimixer_plan.progress import progress_bar
@@ -22,7 +39,6 @@ from unimixer_plan.summary_text import print_summary
 # torch, the data layer and the model zoo load inside the commands that need them, so that bad
 # input (a wrong --ray-address above all) is answered in a second, not after seconds of imports.
 if TYPE_CHECKING:
-    from unimixer_plan.data import DataSpec
     from unimixer_plan.plan import PlanOutcome
     from unimixer_plan.plan_config import PlanConfig
     from unimixer_plan.run.trial_record import TrialRecord
@@ -50,39 +66,8 @@ def user_errors() -> Iterator[None]:
 
 # Options shared by several commands.
 ConfigPath = Annotated[Path, typer.Argument(help="Model config (YAML or JSON), e.g. examples/unimixing_lite.yaml.")]
-DatasetOption = Annotated[str, typer.Option(help="Dataset schema: criteo (or describe your own with --schema).")]
-DataOption = Annotated[
-    Path | None,
-    typer.Option(help="Real data file (TSV/CSV, plain or gzip). Omit for the synthetic generator of the schema."),
-]
-SchemaOption = Annotated[Path | None, typer.Option(help="YAML schema of your own table (label, dense, categorical).")]
-MinCountOption = Annotated[int, typer.Option(help="Categorical values rarer than this in training map to OOV.")]
-HashOption = Annotated[int | None, typer.Option(help="Hash categorical values into this many ids instead.")]
-MaxRowsOption = Annotated[int | None, typer.Option(help="Read at most this many rows of --data.")]
 SeedOption = Annotated[int, typer.Option(help="Seed for data generation, initialisation and search.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
-
-
-def data_spec(
-    dataset: str,
-    data: Path | None,
-    schema: Path | None,
-    seed: int,
-    min_count: int = 10,
-    hash_buckets: int | None = None,
-    max_rows: int | None = None,
-) -> DataSpec:
-    from unimixer_plan.data import DataSpec
-
-    return DataSpec(
-        dataset=dataset,
-        path=str(data) if data else None,
-        schema_path=str(schema) if schema else None,
-        min_count=min_count,
-        hash_buckets=hash_buckets,
-        max_rows=max_rows,
-        seed=seed,
-    )
 
 
 @app.callback(invoke_without_command=True)
@@ -101,6 +86,14 @@ def plan(
     min_count: MinCountOption = 10,
     hash_buckets: HashOption = None,
     max_rows: MaxRowsOption = None,
+    fmt: FormatOption = None,
+    positive_label: PositiveLabelOption = None,
+    valid: ValidOption = None,
+    test: TestOption = None,
+    val_fraction: ValFractionOption = 0.1,
+    test_fraction: TestFractionOption = 0.1,
+    cache_dir: CacheDirOption = None,
+    no_cache: NoCacheOption = False,
     families: Annotated[
         list[str] | None, typer.Option("--families", help="A family to search (repeat the option). Default: all.")
     ] = None,
@@ -157,7 +150,23 @@ def plan(
                 typer.echo(ctx.get_help(), err=True)
             plan_config = PlanConfig(
                 budget=Budget(flops=flops, params=params, latency_ms=latency_ms, batch_size=batch_size, device=device),
-                data=data_spec(dataset, data, schema, seed, min_count, hash_buckets, max_rows),
+                data=data_spec(
+                    dataset,
+                    data,
+                    schema,
+                    seed,
+                    min_count,
+                    hash_buckets,
+                    max_rows,
+                    fmt,
+                    positive_label,
+                    valid,
+                    test,
+                    val_fraction,
+                    test_fraction,
+                    cache_dir,
+                    no_cache,
+                ),
                 families=tuple(families or ()),
                 trials=trials,
                 fidelity=parse_fidelity(fidelity),
@@ -267,7 +276,9 @@ def train(
         int | None,
         typer.Option(help="Distinct training samples (default: 100,000 synthetic, or every training row of --data)."),
     ] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Training batch size (default: the trainer's, 256).")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Training batch size (default: a rule in the training rows).")
+    ] = None,
     learning_rate: Annotated[
         float | None, typer.Option(help="Adam learning rate (default: the rule in width and depth).")
     ] = None,
@@ -279,25 +290,28 @@ def train(
     ] = None,
     hash_buckets: HashOption = None,
     max_rows: MaxRowsOption = None,
+    fmt: FormatOption = None,
+    positive_label: PositiveLabelOption = None,
+    valid: ValidOption = None,
+    test: TestOption = None,
+    val_fraction: Annotated[float | None, typer.Option(help="Without --valid: validation share (default 0.1).")] = None,
+    test_fraction: Annotated[float | None, typer.Option(help="Without --test: test share (default 0.1).")] = None,
+    cache_dir: CacheDirOption = None,
+    no_cache: NoCacheOption = False,
     seed: Annotated[int | None, typer.Option(help="Seed for data generation and initialisation (default: 0).")] = None,
-    engine: Annotated[
-        str, typer.Option(help="project (one process) or torchrec (DistributedModelParallel, needs [torchrec]).")
-    ] = "project",
-    nproc: Annotated[
-        int | None, typer.Option(help="--engine torchrec: processes to start (default 1; under torchrun: its ranks).")
-    ] = None,
-    device_memory_gb: Annotated[
-        float | None, typer.Option(help="--engine torchrec: memory per device (GB) the sharding plan may use.")
-    ] = None,
+    engine: Annotated[str, typer.Option(help="project, or torchrec (DistributedModelParallel).")] = "project",
+    nproc: Annotated[int | None, typer.Option(help="torchrec: processes to start (1; torchrun: its ranks).")] = None,
+    device_memory_gb: Annotated[float | None, typer.Option(help="torchrec: GB per device for the plan.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Train one model config and print validation AUC and logloss (the reference trainer). A plan's
-    chosen.yaml, with no data or trainer option, trains the plan's own setting and prints the
-    measurement next to the plan's prediction. --engine torchrec --nproc N trains it sharded under
-    TorchRec (gloo on CPU, nccl on GPUs; torchrun can launch it: torchrun --nproc-per-node N --no-python
-    unimixer-plan train CONFIG --engine torchrec)."""
+    """Train one model config and print validation and test AUC and logloss (the reference trainer;
+    the test split neither trains nor chooses the epoch). A plan's chosen.yaml, with no data or
+    trainer option, trains the plan's own setting and prints the measurement next to the plan's
+    prediction. --engine torchrec --nproc N trains it sharded under TorchRec (gloo on CPU, nccl on
+    GPUs; torchrun can launch it: torchrun --nproc-per-node N --no-python unimixer-plan train CONFIG
+    --engine torchrec)."""
     with user_errors():
-        from unimixer_plan.train_command import TrainRequest, run_train
+        from unimixer_plan.train_command import CacheChoice, TrainRequest, run_train
 
         request = TrainRequest(
             dataset,
@@ -311,11 +325,17 @@ def train(
             hash_buckets,
             max_rows,
             seed,
+            fmt,
+            positive_label,
+            valid,
+            test,
+            val_fraction,
+            test_fraction,
             engine,
             nproc,
             device_memory_gb,
         )
-        run_train(config, request, as_json)
+        run_train(config, request, as_json, cache=CacheChoice(not no_cache, str(cache_dir) if cache_dir else None))
 
 
 @app.command()
@@ -324,31 +344,16 @@ def export(
     out: Annotated[Path, typer.Option(help="File to write (a folder for --format torchrec).")],
     fmt: Annotated[str, typer.Option("--format", help="yaml | json | torchscript | onnx | torchrec")] = "yaml",
     trial: Annotated[int | None, typer.Option(help="Export this trial instead of the chosen one.")] = None,
-    world_size: Annotated[
-        int | None, typer.Option(help="--format torchrec: devices the sharding plan is for (default 1).")
-    ] = None,
-    device_memory_gb: Annotated[
-        float | None, typer.Option(help="--format torchrec: memory per device (GB) the sharding plan may use.")
-    ] = None,
-    device: Annotated[
-        str | None, typer.Option(help="--format torchrec: cpu or cuda, the devices of the topology (default cpu).")
-    ] = None,
+    world_size: Annotated[int | None, typer.Option(help="torchrec: devices of the sharding plan (1).")] = None,
+    device_memory_gb: Annotated[float | None, typer.Option(help="torchrec: GB per device for the plan.")] = None,
+    device: Annotated[str | None, typer.Option(help="torchrec: cpu or cuda devices (cpu).")] = None,
 ) -> None:
     """Write the chosen (or any trial's) config for trainers, the built module for serving, or (torchrec)
     a folder with the config, its table specs, the sharding plan and the command that trains it."""
     with user_errors():
-        topology = {"--world-size": world_size, "--device-memory-gb": device_memory_gb, "--device": device}
-        if fmt != "torchrec":
-            given = [f"{name} {value}" for name, value in topology.items() if value is not None]
-            if given:
-                raise PlanError(f"{given[0]}: only with --format torchrec")
-            from unimixer_plan.export import export as run_export
+        from unimixer_plan.torchrec_export import export_any
 
-            written = run_export(run_dir, fmt, out, trial_id=trial)
-        else:
-            from unimixer_plan.torchrec_export import export_torchrec
-
-            written = export_torchrec(run_dir, out, trial, world_size or 1, device_memory_gb, device or "cpu")
+        written = export_any(run_dir, fmt, out, trial, world_size, device_memory_gb, device)
     typer.echo(f"wrote {written}")
 
 

@@ -137,7 +137,7 @@ class PlanConfig:
         data = dict(data)
         return cls(
             budget=Budget(**data.pop("budget")),
-            data=DataSpec(**data.pop("data")),
+            data=DataSpec.from_record(data.pop("data"), "plan.json"),
             families=tuple(data.pop("families")),
             train=TrainSettings(**data.pop("train")),
             **data,

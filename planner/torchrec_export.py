@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from unimixer_plan.errors import PlanError
-from unimixer_plan.export import selected_config
+from unimixer_plan.export import export, selected_config
 from unimixer_plan.mixers import save_config
 from unimixer_plan.mixers.embedding_tables import embedding_tables
 from unimixer_plan.mixers.torchrec_model import TorchRecModel, describe, require_torchrec
 from unimixer_plan.mixers.torchrec_sharding import fused_optimizer, sharding_plan
 from unimixer_plan.run.folder import RunFolder
+from unimixer_plan.training.batch_size import batch_size_for
 
 DEVICES = ("cpu", "cuda")
 
@@ -42,6 +43,26 @@ def train_commands(config_path: Path, world_size: int, device_memory_gb: float |
             ["torchrun", f"--nproc-per-node={world_size}", "--no-python", "unimixer-plan", *train, *memory]
         ),
     }
+
+
+def export_any(
+    run_dir: str | Path,
+    fmt: str,
+    out: str | Path,
+    trial_id: int | None,
+    world_size: int | None,
+    device_memory_gb: float | None,
+    device: str | None,
+) -> Path:
+    """`unimixer-plan export`: --format torchrec here, the other formats in ``export.export``, which
+    take no topology option."""
+    if fmt == "torchrec":
+        return export_torchrec(run_dir, out, trial_id, world_size or 1, device_memory_gb, device or "cpu")
+    topology = {"--world-size": world_size, "--device-memory-gb": device_memory_gb, "--device": device}
+    given = [f"{name} {value}" for name, value in topology.items() if value is not None]
+    if given:
+        raise PlanError(f"{given[0]}: only with --format torchrec")
+    return export(run_dir, fmt, out, trial_id=trial_id)
 
 
 def export_torchrec(
@@ -61,7 +82,9 @@ def export_torchrec(
     folder = RunFolder(Path(run_dir))
     config, metadata = selected_config(folder, trial_id)
     trainer = folder.load_plan().train
-    plan = sharding_plan(config, world_size, device_memory_gb, device, trainer.batch_size, trainer.embedding_optimizer)
+    # The plan's batch (None: the trainer's rule in the training rows, which the plan's fidelity sets).
+    batch = trainer.batch_size or batch_size_for(folder.load_plan().fidelity)
+    plan = sharding_plan(config, world_size, device_memory_gb, device, batch, trainer.embedding_optimizer)
     optimizer = fused_optimizer(trainer.embedding_optimizer, device, lambda rule: 0.0)  # for its name only
     out.mkdir(parents=True, exist_ok=True)
     config_path = save_config(config, out / "config.yaml", extra=metadata).resolve()

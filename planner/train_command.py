@@ -8,14 +8,18 @@ spec, the distinct training samples, the seed and the trainer's settings) and, o
 the predicted logloss with its 90 % interval. Trained with no data or trainer option, such a file
 reproduces exactly that setting, and the result is printed next to the prediction: a prediction a
 user can check. Any such option trains what was asked instead, and the comparison is not made
-(the prediction is for the plan's setting only).
+(the prediction is for the plan's setting only). The cache options change where the encoded data
+lives, not what it is, so they never count as such an option.
+
+Every run also scores the test split (``evaluate(..., score_test=True)``): rows that neither trained
+the model nor chose its epoch, reported with standard errors.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +51,12 @@ class TrainRequest:
     hash_buckets: int | None = None
     max_rows: int | None = None
     seed: int | None = None
+    format: str | None = None
+    positive_label: str | None = None
+    valid: Path | None = None
+    test: Path | None = None
+    val_fraction: float | None = None
+    test_fraction: float | None = None
     # How to run, not what to train (a plan's recorded setting is still reproduced):
     engine: str = "project"
     nproc: int | None = None
@@ -76,6 +86,14 @@ class TrainRequest:
 
 
 @dataclass(frozen=True)
+class CacheChoice:
+    """--no-cache and --cache-dir: applied to any spec, the plan's recorded one included."""
+
+    enabled: bool = True
+    folder: str | None = None
+
+
+@dataclass(frozen=True)
 class PlanSetting:
     """The setting a plan's numbers are for, as chosen.yaml records it (``run.records.plan_setting``)."""
 
@@ -92,7 +110,7 @@ class PlanSetting:
             return None
         try:
             return cls(
-                data=DataSpec(**setting["data"]),
+                data=DataSpec.from_record(setting["data"], str(path)),
                 train_samples=int(setting["train_samples"]),
                 seed=int(setting["seed"]),
                 trainer=TrainSettings(**setting["trainer"]),
@@ -102,7 +120,7 @@ class PlanSetting:
             raise PlanError(f"{path}: corrupt setting ({type(err).__name__}: {err})") from None
 
 
-def run_train(config_path: Path, request: TrainRequest, as_json: bool) -> None:
+def run_train(config_path: Path, request: TrainRequest, as_json: bool, cache: CacheChoice = CacheChoice()) -> None:
     request.check()
     if request.engine == "torchrec":
         from unimixer_plan.mixers.torchrec_model import require_torchrec
@@ -125,11 +143,21 @@ def run_train(config_path: Path, request: TrainRequest, as_json: bool) -> None:
             hash_buckets=request.hash_buckets,
             max_rows=request.max_rows,
             seed=seed,
+            format=request.format,
+            positive_label=request.positive_label,
+            valid_path=str(request.valid) if request.valid else None,
+            test_path=str(request.test) if request.test else None,
+            **{
+                name: getattr(request, name)
+                for name in ("val_fraction", "test_fraction")
+                if getattr(request, name) is not None
+            },
         )
         samples = request.samples
         chosen = {"batch_size": request.batch_size, "learning_rate": request.learning_rate}
         chosen["max_epochs"] = request.max_epochs
         settings = TrainSettings(**{k: v for k, v in chosen.items() if v is not None})
+    spec = replace(spec, cache=cache.enabled, cache_dir=cache.folder or spec.cache_dir)
     loaded = load_data(spec, train_rows=samples or DEFAULT_SYNTHETIC_SAMPLES)
     fidelity = samples or (DEFAULT_SYNTHETIC_SAMPLES if loaded.synthetic else len(loaded.train))
     if (model_config.num_dense, model_config.cardinalities) != (loaded.num_dense, loaded.cardinalities):
@@ -152,7 +180,10 @@ def run_train(config_path: Path, request: TrainRequest, as_json: bool) -> None:
             typer.echo(run_summary(outcome))
     else:
         with progress_bar(f"training {model_config.family}", rows * settings.max_epochs) as update:
-            result = evaluate(model_config, loaded, fidelity, seed=seed, settings=settings, on_step=update)
+            result = evaluate(
+                model_config, loaded, fidelity, seed=seed, settings=settings, on_step=update, score_test=True
+            )
+    test = result.test
     predicted = setting.predicted if setting is not None else None
     if as_json:
         typer.echo(json.dumps(result_document(result, loaded.description, model_config, predicted) | extra))
@@ -160,8 +191,15 @@ def run_train(config_path: Path, request: TrainRequest, as_json: bool) -> None:
         typer.echo(
             f"{model_config.family}: val AUC {result.val_auc:.4f}, val logloss {result.val_logloss:.4f} "
             f"(best epoch {result.best_epoch} of {result.epochs}; {result.stop_reason}; "
-            f"{result.distinct_samples:,} distinct samples, lr {result.learning_rate:.3g}, {result.wall_time_s:.1f} s)"
+            f"{result.distinct_samples:,} distinct samples, batch {result.batch_size}, lr {result.learning_rate:.3g}, "
+            f"{result.wall_time_s:.1f} s)"
         )
+        if test is not None:
+            typer.echo(
+                f"{model_config.family}: test AUC {test.auc:.4f} ± {test.auc_se:.4f}, test logloss "
+                f"{test.logloss:.4f} ± {test.logloss_se:.4f} ({test.rows:,} rows that neither trained nor chose "
+                "the model; ± one standard error)"
+            )
         if predicted:
             low, high = predicted["val_logloss_interval_90"]
             verdict = "inside" if low <= result.val_logloss <= high else "OUTSIDE"
@@ -172,7 +210,8 @@ def run_train(config_path: Path, request: TrainRequest, as_json: bool) -> None:
             )
         if loaded.noise_floor_logloss is not None:
             typer.echo(
-                f"(synthetic data: the planted model's own logloss, the floor, is {loaded.noise_floor_logloss:.4f})"
+                f"(synthetic data: the planted model's own logloss, the floor, is {loaded.noise_floor_logloss:.4f}"
+                f" on validation, {loaded.test_noise_floor_logloss:.4f} on test)"
             )
     if not result.ok:
         typer.echo(f"Training failed: {result.error}", err=True)
@@ -189,7 +228,10 @@ def print_epoch(checkpoint: Checkpoint) -> None:
 
 
 def result_document(
-    result: TrainResult, description: str, config: ModelConfig, predicted: dict[str, Any] | None
+    result: TrainResult,
+    description: str,
+    config: ModelConfig,
+    predicted: dict[str, Any] | None,
 ) -> dict[str, Any]:
     document = {**result.to_dict(), "data": description, "config": config.to_dict()}
     if predicted:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from unimixer_plan.data.cache import CACHE_ENV
 from unimixer_plan.mixers import ConfigError, ModelConfig, get_family
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -13,6 +14,20 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 SHARED_CRITEO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "criteo"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_data_cache(tmp_path_factory):
+    """Encoded-data caches of a test session go to its own folder, never the user's ~/.cache (and
+    the environment carries it into the subprocess tests' plans)."""
+    saved = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("data-cache"))
+    yield
+    if saved is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = saved
+
 
 SMALL_SCHEMA = {"num_dense": 3, "cardinalities": (11, 5, 7, 2), "embed_dim": 4}
 

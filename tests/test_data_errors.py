@@ -81,7 +81,7 @@ def test_user_schema_reads_any_ctr_table(tmp_path):
     table.write_text("\n".join(rows) + "\n")
     data = load_data(DataSpec(path=str(table), schema_path=str(schema_path), min_count=1))
     assert data.num_dense == 1 and data.cardinalities == (7 + 2, 5 + 2)
-    assert len(data.train) == 160 and len(data.val) == 40
+    assert (len(data.train), len(data.val), len(data.test)) == (160, 20, 20)  # 8:1:1 by file order
     bad_schema = tmp_path / "bad.yaml"
     bad_schema.write_text("label: clicked\ndense: [price]\ncolour: red\n")
     with pytest.raises(DataError, match="unknown schema key 'colour'"):

@@ -98,15 +98,18 @@ def test_gzip_and_small_chunks_read_identically(tmp_path):
 
 
 def test_split_is_by_row_order_and_vocabulary_is_fit_on_training_rows_only():
-    data = load_data(DataSpec(path=str(SAMPLE_10K), val_fraction=0.2, min_count=10))
-    assert (len(data.train), len(data.val)) == (7_999, 2_000)
+    # The default split is BARS Criteo_x4's 8:1:1, by file order: train, then validation, then test.
+    data = load_data(DataSpec(path=str(SAMPLE_10K), min_count=10))
+    assert (len(data.train), len(data.val), len(data.test)) == (7_999, 1_000, 1_000)
+    assert "9,999 rows split by file order 8:1:1 (train 7,999 / validation 1,000 / test 1,000)" in data.description
     raw = read_table(SAMPLE_10K, CRITEO_SCHEMA)
-    np.testing.assert_array_equal(data.val.labels.numpy(), raw.labels[7_999:])
+    np.testing.assert_array_equal(data.val.labels.numpy(), raw.labels[7_999:8_999])
+    np.testing.assert_array_equal(data.test.labels.numpy(), raw.labels[8_999:])
     for j, card in enumerate(data.cardinalities):
         train_values, counts = np.unique(raw.categorical[:7_999, j], return_counts=True)
         kept = int(((counts >= 10) & (train_values != 0)).sum())
         assert card == kept + 2  # + missing + OOV
-        assert int(data.train.sparse[:, j].max()) < card and int(data.val.sparse[:, j].max()) < card
+        assert all(int(split.sparse[:, j].max()) < card for split in (data.train, data.val, data.test))
     # dense: log1p(max(x, 0)), missing -> -1
     i1 = raw.dense[:7_999, 0]
     expected = np.where(np.isnan(i1), -1.0, np.log1p(np.maximum(np.nan_to_num(i1), 0)))

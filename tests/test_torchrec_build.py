@@ -150,3 +150,4 @@ class _Plan:
     from unimixer_plan.training.trainer import TrainSettings
 
     train = TrainSettings()
+    fidelity = 16_384  # with no batch size set, the trainer's rule in these rows sizes the plan's batch

@@ -45,6 +45,7 @@ def test_two_processes_shard_the_tables_over_both_ranks_and_train_what_the_proje
     result = runner.invoke(app, ["train", str(path), "--engine", "torchrec", "--nproc", "2", "--json"])
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout.strip().splitlines()[-1])
+    project = evaluate(config, data, 333, seed=5, settings=TRAINER, score_test=True)
     assert document["world_size"] == 2 and document["backend"] == "gloo" and document["engine"] == "torchrec"
     plan = document["sharding_plan"]
     assert sorted(plan) == sorted(f"t_C{i}" for i in range(1, 27))
@@ -53,9 +54,10 @@ def test_two_processes_shard_the_tables_over_both_ranks_and_train_what_the_proje
     )
     assert {p["ranks"][0] for p in plan.values()} == {0, 1}  # tables on both ranks
     assert document["embedding_optimizer"].startswith("EXACT_ADAGRAD (fused, lr 0.02)")  # 10x the dense rate
-    # 333 rows: the global batch of 256 splits 128/128 and the last one 39/38 (a padded row)
-    assert document["distinct_samples"] == 333 and document["samples_seen"] == 666 and document["epochs"] == 2
-    project = evaluate(config, data, 333, seed=5, settings=TRAINER)
+    # 333 rows in global batches of 64 (the trainer's rule): 32/32 per rank, the last 13 as 7/6 + a padded row
+    assert document["batch_size"] == 64 and document["distinct_samples"] == 333 and document["samples_seen"] == 666
+    assert document["epochs"] == 2 and document["test_rows"] > 0
+    assert document["test_logloss"] == pytest.approx(project.test.logloss, abs=1e-5)
     assert document["val_logloss"] == pytest.approx(project.val_logloss, abs=1e-5)
     assert document["val_auc"] == pytest.approx(project.val_auc, abs=1e-4)
     assert [c["val_logloss"] for c in document["history"]] == pytest.approx(

@@ -73,3 +73,18 @@ def test_a_corrupt_setting_is_one_clear_line(tmp_path):
     result = runner.invoke(app, ["train", str(path)])
     assert result.exit_code == 2
     assert "corrupt setting" in result.output and "Traceback" not in result.output
+
+
+def test_a_setting_recorded_before_the_test_split_is_one_clear_line(tmp_path):
+    path = chosen_file(tmp_path)
+    document = load_document(path)
+    data = document["setting"]["data"]
+    data.update(path=str(tmp_path / "rows.csv"), val_fraction=0.2)
+    del data["test_fraction"]
+    save_config(small_config("unimixing_lite"), path, extra={k: v for k, v in document.items() if k != "model"})
+    result = runner.invoke(app, ["train", str(path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.strip() == (
+        f"Error: {path}: recorded before real data had a test split (train/validation 80/20); start a new plan, "
+        "or train with data options to say which split to use"
+    )

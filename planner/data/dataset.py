@@ -1,19 +1,27 @@
-"""Load a dataset into encoded train/validation tensors."""
+"""Load a dataset into encoded train / validation / test tensors.
+
+Real files go through the streamed, cached pipeline (build.py); the tensors of a cached load are
+``torch.from_numpy`` over memory-mapped arrays (zero-copy), so the trainer indexes them as it
+indexes tensors in memory. The synthetic default draws its three splits from disjoint ranges of
+one generator stream.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
-from unimixer_plan.data.preprocess import apply_vocabulary, encode_dense, fit_vocabulary, hash_ids
-from unimixer_plan.data.reader import read_table
-from unimixer_plan.data.schema import CRITEO_SCHEMA, TableSchema, load_schema
+from unimixer_plan.data.build import encode_files
+from unimixer_plan.data.formats import FORMATS
+from unimixer_plan.data.preprocess import encode_dense
 from unimixer_plan.data.synthetic import SyntheticCriteo
 from unimixer_plan.errors import PlanError
 
 DATASETS = ("criteo",)
+# The synthetic stream's splits: validation and test start far past any training fidelity.
+SYNTHETIC_VAL_START = 1 << 40
+SYNTHETIC_TEST_START = 1 << 41
 
 
 @dataclass(frozen=True)
@@ -23,14 +31,21 @@ class DataSpec:
     dataset: str = "criteo"
     path: str | None = None  # None: the synthetic generator of the dataset's schema
     schema_path: str | None = None  # a user's own table schema (YAML)
-    val_fraction: float = 0.2  # real data: the last rows (by file order) validate
+    val_fraction: float = 0.1  # real data without --valid: these rows after the training rows validate
     min_count: int = 10  # vocabulary threshold, fit on the training split (BARS Criteo_x4 uses 10)
     max_vocab: int = 100_000  # per categorical column, ids beyond map to OOV
     hash_buckets: int | None = None  # hash instead of a vocabulary
     max_rows: int | None = None  # read at most this many rows of a real file
-    synthetic_val_rows: int = 32_768
+    synthetic_val_rows: int = 32_768  # and as many test rows
     vocab_cap: int = 10_000  # synthetic tables: Criteo cardinalities capped at this
     seed: int = 0
+    format: str | None = None  # None: by the file's extension (formats.py)
+    positive_label: str | None = None  # None: labels 0/1 or -1/1
+    valid_path: str | None = None  # a separate validation file (same format and columns)
+    test_path: str | None = None  # a separate test file
+    test_fraction: float = 0.1  # real data without --test: the last rows test (8:1:1, BARS Criteo_x4)
+    cache: bool = True  # real data: keep the encoded arrays on disk (cache.py) and map them
+    cache_dir: str | None = None  # None: $UNIMIXER_PLAN_CACHE_DIR or ~/.cache/unimixer-plan
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS and self.schema_path is None:
@@ -38,10 +53,27 @@ class DataSpec:
                 f"--dataset {self.dataset!r}: unknown; allowed: {', '.join(DATASETS)} "
                 "(or describe your own table with --schema FILE and --data PATH)"
             )
-        if self.schema_path is not None and self.path is None:
-            raise PlanError(f"--schema {self.schema_path}: needs --data PATH, the file it describes")
-        if not 0 < self.val_fraction < 1:
-            raise PlanError(f"--val-fraction {self.val_fraction}: must be between 0 and 1")
+        for option, value in (
+            ("--schema", self.schema_path),
+            ("--valid", self.valid_path),
+            ("--test", self.test_path),
+            ("--format", self.format),
+            ("--positive-label", self.positive_label),
+        ):
+            if value is not None and self.path is None:
+                raise PlanError(f"{option} {value}: needs --data PATH, the training file")
+        if self.format is not None and self.format not in FORMATS:
+            raise PlanError(f"--format {self.format!r}: unknown; allowed: {', '.join(FORMATS)}")
+        if self.positive_label is not None and not self.positive_label.strip():
+            raise PlanError("--positive-label: must name a label value, e.g. --positive-label click")
+        for option, fraction in (("--val-fraction", self.val_fraction), ("--test-fraction", self.test_fraction)):
+            if not 0 < fraction < 1:
+                raise PlanError(f"{option} {fraction}: must be between 0 and 1")
+        if self.valid_path is None and self.test_path is None and self.val_fraction + self.test_fraction >= 1:
+            raise PlanError(
+                f"--val-fraction {self.val_fraction} + --test-fraction {self.test_fraction}: must leave training rows "
+                "(a sum below 1)"
+            )
         if self.min_count < 1:
             raise PlanError(f"--min-count {self.min_count}: must be >= 1")
         if self.hash_buckets is not None and self.hash_buckets < 2:
@@ -54,6 +86,18 @@ class DataSpec:
     @property
     def synthetic(self) -> bool:
         return self.path is None
+
+    @classmethod
+    def from_record(cls, record: dict[str, object], where: str) -> DataSpec:
+        """A spec as plan.json or chosen.yaml stored it. One stored before the test split (no
+        ``test_fraction``) on a real file split it 80/20 into train and validation, which no spec
+        reproduces now: resuming it would train and score other rows, so it is refused."""
+        if record.get("path") is not None and "test_fraction" not in record:
+            raise PlanError(
+                f"{where}: recorded before real data had a test split (train/validation 80/20); "
+                "start a new plan, or train with data options to say which split to use"
+            )
+        return cls(**record)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -72,13 +116,16 @@ class EncodedSplit:
 
 @dataclass(frozen=True)
 class CTRData:
-    description: str
+    description: str  # what the data is and how it was split, in words
     synthetic: bool
     num_dense: int
     cardinalities: tuple[int, ...]
     train: EncodedSplit
     val: EncodedSplit
+    test: EncodedSplit  # held out: neither trains nor chooses (unimixer-plan train scores it)
     noise_floor_logloss: float | None = None  # synthetic only: Bayes logloss of the validation rows
+    test_noise_floor_logloss: float | None = None  # synthetic only: Bayes logloss of the test rows
+    cache_path: str | None = None  # real data: the cache entry the tensors map; None: in memory
 
     @property
     def schema(self) -> dict[str, object]:
@@ -87,6 +134,7 @@ class CTRData:
 
 
 def _split(dense: np.ndarray, ids: np.ndarray, labels: np.ndarray) -> EncodedSplit:
+    # Zero-copy for arrays already of the right type (a cache's memory maps), a copy otherwise.
     return EncodedSplit(
         dense=torch.from_numpy(np.ascontiguousarray(dense, dtype=np.float32)),
         sparse=torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64)),
@@ -98,50 +146,38 @@ def load_data(spec: DataSpec, train_rows: int = 65_536) -> CTRData:
     """Load ``spec``. ``train_rows`` sizes the synthetic training split (real files use all rows)."""
     if spec.synthetic:
         return _synthetic(spec, train_rows)
-    schema = load_schema(spec.schema_path) if spec.schema_path else CRITEO_SCHEMA
-    return _real(spec, schema)
+    encoded = encode_files(spec)
+    train, val, test = (encoded.splits[s] for s in ("train", "val", "test"))
+    return CTRData(
+        description=encoded.description,
+        synthetic=False,
+        num_dense=encoded.num_dense,
+        cardinalities=encoded.cardinalities,
+        train=_split(train[1], train[2], train[0]),
+        val=_split(val[1], val[2], val[0]),
+        test=_split(test[1], test[2], test[0]),
+        cache_path=encoded.cache_path,
+    )
 
 
 def _synthetic(spec: DataSpec, train_rows: int) -> CTRData:
     generator = SyntheticCriteo(seed=spec.seed, vocab_cap=spec.vocab_cap)
-    # Validation rows come after every training row a fidelity could ask for, from the same stream.
-    val_start = 1 << 40
+    rows = spec.synthetic_val_rows
     dense, ids, labels = generator.generate(train_rows)
-    val_dense, val_ids, val_labels = generator.generate(spec.synthetic_val_rows, start=val_start)
+    val_dense, val_ids, val_labels = generator.generate(rows, start=SYNTHETIC_VAL_START)
+    test_dense, test_ids, test_labels = generator.generate(rows, start=SYNTHETIC_TEST_START)
     return CTRData(
-        description=f"criteo (SYNTHETIC: generated, seed {spec.seed}, tables capped at {spec.vocab_cap})",
+        description=(
+            f"criteo (SYNTHETIC: generated, seed {spec.seed}, tables capped at {spec.vocab_cap}; "
+            f"train {train_rows:,} / validation {rows:,} / test {rows:,} rows from disjoint ranges "
+            "of one stream: rows 0.., 2^40.., 2^41..)"
+        ),
         synthetic=True,
         num_dense=13,
         cardinalities=generator.cardinalities,
         train=_split(encode_dense(dense), ids, labels),
         val=_split(encode_dense(val_dense), val_ids, val_labels),
-        noise_floor_logloss=generator.bayes_logloss(spec.synthetic_val_rows, start=val_start),
-    )
-
-
-def _real(spec: DataSpec, schema: TableSchema) -> CTRData:
-    raw = read_table(Path(spec.path), schema, max_rows=spec.max_rows)
-    n_val = max(1, round(len(raw) * spec.val_fraction))
-    n_train = len(raw) - n_val
-    if n_train < 1:
-        raise PlanError(f"--data {spec.path}: {len(raw)} rows are too few to split off a validation part")
-    dense = encode_dense(raw.dense)
-    if spec.hash_buckets:
-        ids = np.stack([hash_ids(raw.categorical[:, j], spec.hash_buckets) for j in range(raw.categorical.shape[1])], 1)
-        cardinalities = (spec.hash_buckets,) * raw.categorical.shape[1]
-    else:
-        vocabularies = [
-            fit_vocabulary(raw.categorical[:n_train, j], spec.min_count, spec.max_vocab)
-            for j in range(raw.categorical.shape[1])
-        ]
-        columns = [apply_vocabulary(raw.categorical[:, j], v) for j, v in enumerate(vocabularies)]
-        ids = np.stack(columns, 1) if columns else np.zeros((len(raw), 0), dtype=np.int64)
-        cardinalities = tuple(len(v) + 2 for v in vocabularies)
-    return CTRData(
-        description=f"{schema.name} (real: {spec.path}, {len(raw):,} rows, last {n_val:,} validate)",
-        synthetic=False,
-        num_dense=len(schema.dense),
-        cardinalities=cardinalities,
-        train=_split(dense[:n_train], ids[:n_train], raw.labels[:n_train]),
-        val=_split(dense[n_train:], ids[n_train:], raw.labels[n_train:]),
+        test=_split(encode_dense(test_dense), test_ids, test_labels),
+        noise_floor_logloss=generator.bayes_logloss(rows, start=SYNTHETIC_VAL_START),
+        test_noise_floor_logloss=generator.bayes_logloss(rows, start=SYNTHETIC_TEST_START),
     )

@@ -63,7 +63,7 @@ def plan_setting(plan: PlanConfig) -> dict[str, Any]:
     any directory), the distinct training samples, the seed and the trainer. ``unimixer-plan train``
     reads it back (``unimixer_plan.train_command.PlanSetting``)."""
     data = asdict(plan.data)
-    for key in ("path", "schema_path"):
+    for key in ("path", "schema_path", "valid_path", "test_path", "cache_dir"):
         if data[key]:
             data[key] = str(Path(data[key]).resolve())
     return {"data": data, "train_samples": plan.fidelity, "seed": plan.seed, "trainer": asdict(plan.train)}

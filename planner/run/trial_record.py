@@ -40,6 +40,7 @@ TRIAL_COLUMNS = (
     "params_dense",
     "latency_ms",
     "learning_rate",
+    "batch_size",
     "wall_time_s",
     "stop_reason",
     "error",
@@ -55,6 +56,7 @@ INT_COLUMNS = (
     "best_epoch",
     "flops",
     "params_dense",
+    "batch_size",
     *KNOB_COLUMNS,
 )
 FLOAT_COLUMNS = ("val_logloss", "val_auc", "latency_ms", "learning_rate", "wall_time_s")
@@ -126,6 +128,7 @@ class TrialRecord:
     params_dense: int | None = None
     latency_ms: float = math.nan
     learning_rate: float = math.nan
+    batch_size: int | None = None  # training batch (the trainer's rule in the data size, unless fixed)
     wall_time_s: float = math.nan
     stop_reason: str | None = None
     error: str | None = None
@@ -217,6 +220,7 @@ class TrialRecord:
             params_dense=_int(result.get("params_dense")),
             latency_ms=result.get("latency_ms"),
             learning_rate=result.get("learning_rate"),
+            batch_size=_int(result.get("batch_size")),
             wall_time_s=result.get("wall_time_s"),
             stop_reason=result.get("stop_reason") or (STOPPED_REASON if status is TrialStatus.STOPPED else None),
             error=result.get("error") or (ERRORED_TEXT if errored else None),

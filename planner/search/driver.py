@@ -214,6 +214,7 @@ def run_trial(config: dict[str, Any], data: CTRData, plan: dict[str, Any]) -> No
         "best_epoch": result.best_epoch,
         "stop_reason": result.stop_reason,
         "learning_rate": result.learning_rate,
+        "batch_size": result.batch_size,
         "val_logloss": result.val_logloss,
         "val_auc": result.val_auc,
         "wall_time_s": result.wall_time_s,

@@ -14,12 +14,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from unimixer_plan.mixers import ModelConfig
 from unimixer_plan.mixers.sinkhorn import linear_temperature
+from unimixer_plan.training.metrics import SplitScore
 
 if TYPE_CHECKING:
     from unimixer_plan.training.trainer import TrainSettings
@@ -48,17 +49,20 @@ class TrainResult:
     stop_reason: str
     learning_rate: float
     wall_time_s: float
+    batch_size: int = 0  # the training batch used (0: written before it was recorded)
     error: str | None = None
     history: tuple[Checkpoint, ...] = field(default_factory=tuple)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
+    test: SplitScore | None = None  # the reported weights on the test split, when asked for
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["history"] = [asdict(c) for c in self.history]
-        return data
+        data.pop("test")
+        return data | (self.test.to_dict("test_") if self.test else {})
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
 
 
 # Called after every epoch with its checkpoint; returning True stops the trial (a scheduler).
@@ -86,6 +90,10 @@ class TrainEngine(Protocol):
         """(logloss, AUC) on the first ``rows`` validation rows (None: all of them)."""
         ...
 
+    def score_test(self) -> SplitScore | None:
+        """The current weights on the test split (None when the data has none)."""
+        ...
+
     def weights(self) -> list[torch.Tensor]: ...
 
     def snapshot(self) -> Any: ...
@@ -102,14 +110,16 @@ def run_epochs(
     reporter: Reporter | None = None,
     on_step: Callable[[int], None] | None = None,
     start: float | None = None,
+    score_test: bool = False,
 ) -> TrainResult:
-    """Train on training rows ``0..progress.rows-1`` at base rate ``progress.lr`` to early stopping
-    and score the best epoch. ``progress`` is the caller's, so that a run that raises can still
-    report how far it got; ``start``: the ``time.perf_counter()`` the wall time counts from."""
+    """Train on training rows ``0..progress.rows-1`` at base rate ``progress.lr`` in batches of
+    ``progress.batch_size`` to early stopping and score the best epoch (and, with ``score_test``,
+    the test split). ``progress`` is the caller's, so that a run that raises can still report how
+    far it got; ``start``: the ``time.perf_counter()`` the wall time counts from."""
     start = time.perf_counter() if start is None else start
-    rows, lr = progress.rows, progress.lr
+    rows, lr, batch = progress.rows, progress.lr, progress.batch_size
     order_generator = torch.Generator().manual_seed(seed)
-    steps_per_epoch = math.ceil(rows / settings.batch_size)
+    steps_per_epoch = math.ceil(rows / batch)
     warmup = max(1, min(settings.warmup_steps, steps_per_epoch))  # 0 means no warm-up
     anneal_steps = max(1, round(settings.anneal_epochs * steps_per_epoch))
     epoch_factor = 1.0
@@ -119,12 +129,12 @@ def run_epochs(
     for epoch in range(1, settings.max_epochs + 1):
         engine.train_mode()
         order = torch.randperm(rows, generator=order_generator)
-        for position in range(0, rows, settings.batch_size):
+        for position in range(0, rows, batch):
             step = progress.steps
             if model.uses_temperature:
                 model.set_temperature(linear_temperature(step, anneal_steps, config.tau_start, config.tau_end))
             engine.scale_learning_rates(epoch_factor * min(1.0, (step + 1) / warmup))
-            index = order[position : position + settings.batch_size]
+            index = order[position : position + batch]
             if not engine.train_step(index):
                 return progress.failed(f"non-finite training loss at step {step}", start)
             if average is not None:
@@ -162,7 +172,8 @@ def run_epochs(
     val_logloss, val_auc = engine.validate(None)
     if not math.isfinite(val_logloss):
         return progress.failed("non-finite validation logloss", start)
-    return progress.result("ok", val_logloss, val_auc, start)
+    test = engine.score_test() if score_test else None
+    return replace(progress.result("ok", val_logloss, val_auc, start), test=test)
 
 
 class WeightAverage:
@@ -193,6 +204,7 @@ class Progress:
 
     rows: int
     lr: float
+    batch_size: int
     steps: int = 0
     samples_seen: int = 0
     epochs: int = 0
@@ -214,6 +226,7 @@ class Progress:
             stop_reason=self.stop_reason,
             learning_rate=self.lr,
             wall_time_s=time.perf_counter() - start,
+            batch_size=self.batch_size,
             error=error,
             history=tuple(self.history),
         )

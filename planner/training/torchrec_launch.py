@@ -67,7 +67,7 @@ def launch(
         world_size,
         job.device_memory_gb,
         _device_type(),
-        job.settings.batch_size,
+        job.batch_size(data),
         job.settings.embedding_optimizer,
         world_size_option="--nproc",
     )

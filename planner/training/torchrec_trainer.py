@@ -5,8 +5,8 @@ stopping, best epoch restored). Only the engine differs from ``trainer.evaluate`
 - **Start:** every rank builds the project model with the run's seed (the same initial weights as
   ``trainer.evaluate``), maps its tables into the TorchRec build and copies into the local shards
   the rows its ranks own. Each host therefore holds the full tables once, in CPU memory, at start.
-- **Data:** the global batch is the project's (``TrainSettings.batch_size`` rows of the same
-  seeded shuffle); rank r trains on its r-th share of it. Shares are padded to equal size (a
+- **Data:** the global batch is the project's (``TrainSettings.batch_size`` or its rule in the
+  training rows, of the same seeded shuffle); rank r trains on its r-th share of it. Shares are padded to equal size (a
   repeated row with weight 0), so every rank runs the same collectives. The loss on rank r is
   (sum of its rows' losses) / (global batch rows): TorchRec sums the tables' gradients over ranks,
   which gives the project's batch mean; DDP averages the dense gradients, so these are multiplied
@@ -14,8 +14,8 @@ stopping, best epoch restored). Only the engine differs from ``trainer.evaluate`
 - **Optimisers:** dense weights AdamW as in the project (weight decay, gradient clipping on dense
   weights); tables: TorchRec's fused optimiser (``mixers.torchrec_sharding.fused_optimizer``), its
   rate scaled by the same warm-up and decay through ``fused_optimizer.param_groups``.
-- **Validation:** the rows are cut into equal shares (the last padded), each rank scores its share,
-  the logits are gathered and every rank computes the same logloss and AUC on all rows, so the
+- **Validation and test:** the rows are cut into equal shares (the last padded), each rank scores
+  its share, the logits are gathered and every rank computes the same metrics on all rows, so the
   early-stopping decisions agree without any further message.
 - **Weights** for the average and the best-epoch snapshot are the dense parameters and the local
   shards of the tables (views into FBGEMM's storage, updated in place).
@@ -36,14 +36,15 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
-from unimixer_plan.data import CTRData
+from unimixer_plan.data import CTRData, EncodedSplit
 from unimixer_plan.errors import PlanError
 from unimixer_plan.mixers import ModelConfig, build_model
 from unimixer_plan.mixers.torchrec_model import SPARSE_ARCH, TorchRecModel, features_of, require_torchrec
 from unimixer_plan.mixers.torchrec_sharding import attach_optimizer, describe_plan, fused_optimizer, plan_sharding
+from unimixer_plan.training.batch_size import batch_size_for
 from unimixer_plan.training.learning_rate import learning_rate_for
 from unimixer_plan.training.loop import Progress, TrainResult, run_epochs
-from unimixer_plan.training.metrics import logloss, roc_auc
+from unimixer_plan.training.metrics import SplitScore, logloss, roc_auc, score_logits
 from unimixer_plan.training.trainer import TrainSettings, check_schema, embedding_learning_rate
 
 ENV_VARS = ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE")
@@ -85,6 +86,12 @@ class TorchRecJob:
     seed: int
     settings: TrainSettings
     device_memory_gb: float | None = None
+    score_test: bool = True  # also score the reported weights on the test split, as `train` does
+
+    def batch_size(self, data: CTRData) -> int:
+        """The global batch: the settings' or, as ``trainer.evaluate``, the rule in the training rows."""
+        rows = min(self.fidelity, len(data.train))
+        return self.settings.batch_size if self.settings.batch_size is not None else batch_size_for(rows)
 
 
 @dataclass(frozen=True)
@@ -127,11 +134,12 @@ def train_rank(job: TorchRecJob, data: CTRData, env: RankEnv, on_epoch: Any = No
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // env.local_world_size))
     dist.init_process_group(backend, rank=env.rank, world_size=env.world_size)
     try:
-        rows = min(job.fidelity, len(data.train))
+        rows, batch = min(job.fidelity, len(data.train)), job.batch_size(data)
         lr = job.settings.learning_rate if job.settings.learning_rate is not None else learning_rate_for(job.config)
         engine = _TorchRecEngine(job, data, env, device, lr)
         reporter = (lambda checkpoint: on_epoch(checkpoint)) if on_epoch is not None else None  # never stops
-        result = run_epochs(engine, job.config, Progress(rows=rows, lr=lr), job.seed, job.settings, reporter)
+        progress = Progress(rows=rows, lr=lr, batch_size=batch)
+        result = run_epochs(engine, job.config, progress, job.seed, job.settings, reporter, score_test=job.score_test)
         return TorchRecOutcome(result, env.world_size, backend, engine.sharding_plan, engine.optimizer.describe())
     finally:
         dist.destroy_process_group()
@@ -163,7 +171,7 @@ class _TorchRecEngine:
             env.world_size,
             device.type,
             job.device_memory_gb,
-            job.settings.batch_size,
+            job.batch_size(data),
             process_group=group,
             world_size_option="--nproc",
             local_world_size=env.local_world_size,
@@ -243,10 +251,9 @@ class _TorchRecEngine:
         return True
 
     @torch.no_grad()
-    def validate(self, rows: int | None) -> tuple[float, float]:
+    def _logits(self, split: EncodedSplit, count: int) -> torch.Tensor:
+        """(count,) logits of the split's first ``count`` rows: each rank scores its share, all gather."""
         self.dmp.eval()
-        split = self.data.val
-        count = len(split) if rows is None else min(rows, len(split))
         positions, _ = self._share(count)
         out = []
         for start in range(0, len(positions), self.settings.eval_batch_size):
@@ -256,9 +263,17 @@ class _TorchRecEngine:
         local = torch.cat(out)
         gathered = [torch.empty_like(local) for _ in range(self.env.world_size)]
         dist.all_gather(gathered, local)
-        logits = torch.cat(gathered)[:count].cpu()
-        labels = split.labels[:count]
+        return torch.cat(gathered)[:count].cpu()
+
+    def validate(self, rows: int | None) -> tuple[float, float]:
+        split = self.data.val
+        count = len(split) if rows is None else min(rows, len(split))
+        logits, labels = self._logits(split, count), split.labels[:count]
         return logloss(labels, logits), roc_auc(labels.numpy(), logits.numpy())
+
+    def score_test(self) -> SplitScore | None:
+        test = self.data.test
+        return score_logits(test.labels, self._logits(test, len(test))) if len(test) else None
 
     def weights(self) -> list[torch.Tensor]:
         return [*self.dense_parameters, *(shard for _, shard, _ in self.tables)]

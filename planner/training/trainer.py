@@ -33,9 +33,10 @@ import torch
 from torch import nn
 from unimixer_plan.data import CTRData, EncodedSplit
 from unimixer_plan.mixers import ConfigError, CTRModel, ModelConfig, build_model
+from unimixer_plan.training.batch_size import batch_size_for
 from unimixer_plan.training.learning_rate import learning_rate_for
 from unimixer_plan.training.loop import Checkpoint, Progress, Reporter, TrainResult, run_epochs
-from unimixer_plan.training.metrics import logloss, roc_auc
+from unimixer_plan.training.metrics import SplitScore, logloss, roc_auc, score_logits
 
 __all__ = ["Checkpoint", "Reporter", "TrainResult", "TrainSettings", "evaluate"]
 
@@ -45,9 +46,10 @@ EmbeddingOptimizer = Literal["adam", "sparse_adam", "adagrad"]
 @dataclass(frozen=True)
 class TrainSettings:
     """How a candidate is trained. ``learning_rate=None`` takes the rule in width and depth
-    (``unimixer_plan.training.learning_rate``)."""
+    (``unimixer_plan.training.learning_rate``), ``batch_size=None`` the rule in the number of
+    training rows (``unimixer_plan.training.batch_size``)."""
 
-    batch_size: int = 256
+    batch_size: int | None = None
     learning_rate: float | None = None  # dense weights (Adam); None: learning_rate_for(config)
     embedding_learning_rate: float | None = None  # None: the dense rate (sparse_adam) or 10x it (adagrad)
     embedding_optimizer: EmbeddingOptimizer = "sparse_adam"
@@ -69,7 +71,7 @@ class TrainSettings:
         if self.embedding_optimizer not in ("adam", "sparse_adam", "adagrad"):
             raise ConfigError("embedding_optimizer", self.embedding_optimizer, "allowed: adam, sparse_adam, adagrad")
         for name in ("batch_size", "max_epochs", "val_subsample", "eval_batch_size", "patience"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(name, getattr(self, name), "must be >= 1")
         if self.warmup_steps < 0 or not 0 <= self.ema_decay < 1:
             raise ConfigError("warmup_steps/ema_decay", (self.warmup_steps, self.ema_decay), "need >= 0 and [0, 1)")
@@ -170,21 +172,25 @@ def evaluate(
     reporter: Reporter | None = None,
     on_step: Callable[[int], None] | None = None,
     device: str = "cpu",
+    score_test: bool = False,
 ) -> TrainResult:
     """Train ``config`` on the first ``fidelity`` rows of ``data.train`` (all of them when there
     are fewer) to early stopping, and score the best epoch on ``data.val``.
-    ``on_step(samples_seen)`` follows progress; ``reporter`` sees every epoch's checkpoint."""
+    ``on_step(samples_seen)`` follows progress; ``reporter`` sees every epoch's checkpoint.
+    ``score_test`` also scores the reported weights on ``data.test``: rows that neither trained the
+    model nor chose its epoch (a search must never choose on them, so it is off by default)."""
     check_schema(config, data)
     if fidelity < 1:
         raise ConfigError("fidelity", fidelity, "must be >= 1 training sample")
     start = time.perf_counter()
     rows = min(fidelity, len(data.train))
     lr = settings.learning_rate if settings.learning_rate is not None else learning_rate_for(config)
-    progress = Progress(rows=rows, lr=lr)
+    batch = settings.batch_size if settings.batch_size is not None else batch_size_for(rows)
+    progress = Progress(rows=rows, lr=lr, batch_size=batch)
     try:
         torch.manual_seed(seed)
         engine = _LocalEngine(build_model(config).to(device), data, settings, lr, device)
-        return run_epochs(engine, config, progress, seed, settings, reporter, on_step, start)
+        return run_epochs(engine, config, progress, seed, settings, reporter, on_step, start, score_test)
     except (RuntimeError, MemoryError, ValueError, IndexError) as err:
         # A trial's failure (out of memory, a kernel error) is a result, not a crash of the search.
         detail = traceback.format_exception_only(type(err), err)[-1].strip().splitlines()[0][:500]
@@ -224,6 +230,12 @@ class _LocalEngine:
 
     def validate(self, rows: int | None) -> tuple[float, float]:
         return validate(self.model, self.data.val, self.settings.eval_batch_size, rows)
+
+    def score_test(self) -> SplitScore | None:
+        test = self.data.test
+        if not len(test):
+            return None
+        return score_logits(test.labels, predict_logits(self.model, test, self.settings.eval_batch_size))
 
     def weights(self) -> list[torch.Tensor]:
         return list(self.model.parameters())
