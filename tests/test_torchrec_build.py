@@ -109,17 +109,25 @@ def test_the_fused_optimiser_follows_the_project_trainer_s_choice():
         fused_optimizer("adam", "cpu", rate)
 
 
-def test_tables_larger_than_the_named_device_memory_are_one_line_and_exit_2():
-    # the synthetic default's tables (capped at 10,000 rows): 7.67 MB of weights
-    args = ["train", str(EXAMPLE), "--engine", "torchrec", "--nproc", "1", "--samples", "200"]
-    result = CliRunner().invoke(app, [*args, "--device-memory-gb", "0.005"])
+def test_tables_larger_than_the_named_device_memory_are_one_line_and_exit_2(tmp_path):
+    # 40 raw Criteo rows (TSV: label, 13 integers, 26 categoricals) hashed into 100,000 ids per table:
+    # 26 tables of 100,000 x 16 fp32 = 166 MB of weights
+    rows = [
+        [str(i % 2), *(str(i + j) for j in range(13)), *(f"{i * 31 + j:08x}" for j in range(26))] for i in range(40)
+    ]
+    data = tmp_path / "rows.tsv"
+    data.write_text("".join("\t".join(row) + "\n" for row in rows))
+    args = ["train", str(EXAMPLE), "--data", str(data), "--hash-buckets", "100000", "--engine", "torchrec"]
+    result = CliRunner().invoke(app, [*args, "--nproc", "1", "--device-memory-gb", "0.1"])
     assert result.exit_code == 2 and "Traceback" not in result.output
     [line] = [line for line in result.output.splitlines() if line.startswith("Error")]
-    assert line.startswith("Error: --device-memory-gb 0.005: the 26 embedding tables need 7.67 MB")
-    assert "allowed: at least 0.00767 GB per device at --nproc 1" in line
-    result = CliRunner().invoke(app, [*args, "--device-memory-gb", "0.009"])  # the weights fit, their state not
+    assert line.startswith("Error: --device-memory-gb 0.1: the 26 embedding tables need 166 MB")
+    assert "allowed: at least 0.166 GB per device at --nproc 1" in line
+    result = CliRunner().invoke(
+        app, [*args, "--nproc", "1", "--device-memory-gb", "0.2"]
+    )  # weights fit, not with state
     assert result.exit_code == 2
-    assert "Error: --device-memory-gb 0.009: TorchRec's planner cannot place the tables" in result.output
+    assert "Error: --device-memory-gb 0.2: TorchRec's planner cannot place the tables" in result.output
 
 
 def test_export_writes_the_config_the_tables_the_plan_and_the_command(tmp_path, monkeypatch):
