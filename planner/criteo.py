@@ -41,6 +41,12 @@ CRITEO_CARDINALITIES: tuple[int, ...] = (
 )
 
 
+# The Kaggle file's 45,840,617 rows split 8:1:1 by file order: the training part, the data a production
+# model sized for --dataset criteo trains on (unless --train-samples says otherwise).
+CRITEO_KAGGLE_ROWS = 45_840_617
+CRITEO_KAGGLE_TRAIN_ROWS = 36_672_493
+
+
 def capped_criteo_cardinalities(cap: int) -> tuple[int, ...]:
     """Criteo's cardinalities with each table capped at ``cap`` rows (hashing beyond)."""
     if cap < 1:

@@ -12,8 +12,9 @@ from unimixer_plan.errors import PlanError
 from unimixer_plan.mixers import list_mixers, list_searchable
 from unimixer_plan.training.trainer import TrainSettings
 
-# Distinct training samples per candidate (each trains to early stopping on them).
-FIDELITY_PRESETS = {"quick": 16_384, "standard": 65_536, "full": 262_144}
+# Distinct training samples per candidate of a direct search and of a ladder's first rung (each trains
+# to early stopping on them; a ladder doubles them per rung, unimixer_plan.scaling.design).
+FIDELITY_PRESETS = {"quick": 8_192, "standard": 32_768, "full": 131_072}
 
 
 def parse_fidelity(value: str) -> int:
@@ -93,6 +94,9 @@ class PlanConfig:
     proxy_max_flops: float | None = (
         None  # largest proxy; default from fidelity and device (unimixer_plan.scaling.ladder)
     )
+    # distinct samples the production model trains on: a ladder's prediction is for them (None: the
+    # dataset's training rows; for the synthetic Criteo default the Kaggle file's)
+    train_samples: int | None = None
     verbose: bool = False
 
     def __post_init__(self) -> None:
@@ -111,6 +115,8 @@ class PlanConfig:
         _positive_finite("--proxy-max-flops", self.proxy_max_flops)
         if self.embed_dim is not None and self.embed_dim < 1:
             raise PlanError(f"--embed-dim {self.embed_dim}: must be >= 1")
+        if self.train_samples is not None and self.train_samples < 1:
+            raise PlanError(f"--train-samples {self.train_samples}: must be >= 1 distinct training sample")
 
     @property
     def objectives(self) -> tuple[tuple[str, str], ...]:

@@ -27,23 +27,23 @@ def print_summary(summary: PlanSummary) -> None:
     knobs = ", ".join(f"{k}={getattr(model, k)}" for k in KNOBS if getattr(model, k) is not None)
     if chosen.predicted:
         low, high = chosen.val_logloss_interval
-        typer.echo(f"chosen (scaled up from {len(chosen.proxy_points)} proxy rungs): {model.family} ({knobs})")
+        typer.echo(f"chosen (scaled up from {len(summary.rungs or [])} proxy rungs): {model.family} ({knobs})")
         typer.echo(
             f"  quality (predicted): val logloss {chosen.val_logloss:.4f}, 90% interval [{low:.4f}, {high:.4f}] "
-            f"at {chosen.fidelity:,} training samples"
+            f"for {chosen.fidelity:,} distinct training samples"
         )
-        if chosen.extrapolation:
+        step = chosen.extrapolation or {}
+        if step:
             typer.echo(
-                f"  extrapolation      : {chosen.extrapolation['flops']:,.0f}x the largest proxy's FLOPs/sample, "
-                f"{chosen.extrapolation['data']:g}x its training data (the fit has no data axis: the "
-                "prediction is for a model trained on the proxies' rows)"
+                f"  extrapolation      : {step['flops']:,.0f}x the largest proxy's FLOPs/sample and "
+                f"{step['data']:,.0f}x its training data"
             )
         held = chosen.held_out
         if held:
             typer.echo(
-                f"  held-out check     : largest rung predicted {held.predicted:.4f} vs measured "
-                f"{held.actual:.4f} ({held.relative_error:.2%} error, {held.extrapolation_factor:.1f}x beyond"
-                + (f", {'inside' if held.covered else 'OUTSIDE'} its 90% interval)" if held.interval else ")")
+                f"  held-out check     : top rung predicted {held.predicted:.4f} vs measured {held.actual:.4f} "
+                f"({held.relative_error:.2%} error, {'inside' if held.covered else 'OUTSIDE'} its 90% interval) at "
+                f"a step of {held.step['flops']:.0f}x FLOPs and {held.step['data']:.0f}x data"
             )
     else:
         typer.echo(f"chosen: trial {chosen.trial_id}, {model.family} ({knobs})")
@@ -53,6 +53,12 @@ def print_summary(summary: PlanSummary) -> None:
             f"(best epoch {chosen.best_epoch})"
         )
     gains = chosen.gain_over_baselines or {}
+    if chosen.predicted and chosen.top_proxy and summary.baselines:
+        top = chosen.top_proxy
+        typer.echo(
+            f"  baselines          : on the top rung's {top['fidelity']:,} rows, against {model.family}'s best "
+            f"proxy there (trial {top['trial_id']}, val logloss {top['val_logloss']:.4f})"
+        )
     for name, base in (summary.baselines or {}).items():
         gain = gains.get(name)
         logloss_gain = gain.logloss if gain else 0.0

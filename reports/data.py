@@ -17,7 +17,8 @@ from unimixer_plan.plan_config import PlanConfig
 from unimixer_plan.run.folder import RunFolder
 from unimixer_plan.run.summary import Chosen, PlanSummary
 from unimixer_plan.run.trial_record import TrialStatus
-from unimixer_plan.scaling.posterior import Prior, family_seed, fit_posterior
+from unimixer_plan.scaling.posterior import Prior, family_seed
+from unimixer_plan.scaling.prediction import predict
 from unimixer_plan.search.pareto import hypervolume
 
 
@@ -42,17 +43,21 @@ class TrialPoint:
 @dataclass(frozen=True)
 class ScalingCurve:
     family: str
-    compute: list[float]  # the best full-fidelity proxy per rung
+    compute: list[float]  # the points of the law: the best proxy per rung and its quarter-data point
+    samples: list[float]  # their distinct training samples
     loss: list[float]
-    fit: dict[str, float]
+    fit: dict[str, float]  # posterior medians of the parameters
     grid: list[float]  # from the smallest proxy to the target
-    curve: list[float]  # the posterior median (it meets the predicted point at the target)
-    band_low: list[float]  # the posterior's central 90 % band
+    curve: list[float]  # the prediction's median along the grid at the target's data (it meets the target)
+    band_low: list[float]  # its central 90 % band, as the target's interval is made
     band_high: list[float]
+    proxy_samples: float  # the top rung's data
+    proxy_curve: list[float]  # the law's median along the grid at the top rung's data (through the proxies)
     target_flops: float | None
+    target_samples: float | None
     predicted: float | None
     interval: tuple[float, float] | None
-    held_out: dict[str, float] | None
+    held_out: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -136,29 +141,37 @@ def _scaling_curves(folder: RunFolder, plan: PlanConfig) -> list[ScalingCurve]:
     scaling = json.loads(folder.scaling_file.read_text())
     curves = []
     for family, entry in scaling["families"].items():
-        if not entry["fit"]:
+        if not entry["fit"] or not entry["target_flops"]:
             continue
-        compute = np.array([p["flops"] for p in entry["points"]], dtype=float)
-        loss = np.array([p["val_logloss"] for p in entry["points"]], dtype=float)
-        # The same posterior the plan drew (same prior, same seed), so the band meets the interval.
-        prior = Prior.from_dict(entry.get("prior"))
-        posterior = fit_posterior(compute, loss, prior, seed=family_seed(plan.seed, family))
-        if posterior is None:
+        points = entry["points"]
+        compute, samples, loss = (
+            np.array([p[k] for p in points], dtype=float) for k in ("flops", "samples", "val_logloss")
+        )
+        # The plan's own prediction (same points, prior, target and seed): the band meets its interval.
+        target = (entry["target_flops"], entry["target_samples"])
+        prediction = predict(
+            compute, samples, loss, Prior.from_dict(entry.get("prior")), *target, family_seed(plan.seed, family)
+        )
+        if prediction is None:
             continue
-        end = entry["target_flops"] or plan.budget.flops or compute.max()
-        grid = np.geomspace(compute.min(), max(end, compute.max()), 60)
-        median, low, high = posterior.band(grid)
+        grid = np.geomspace(compute.min(), max(target[0], compute.max()), 60)
+        median, low, high = prediction.band(grid, target[1])
+        at_proxies = np.median(prediction.posterior.curves(grid, samples.max()), axis=0)
         curves.append(
             ScalingCurve(
                 family=family,
                 compute=compute.tolist(),
+                samples=samples.tolist(),
                 loss=loss.tolist(),
                 fit=entry["fit"],
                 grid=grid.tolist(),
                 curve=median.tolist(),
                 band_low=low.tolist(),
                 band_high=high.tolist(),
-                target_flops=entry["target_flops"],
+                proxy_samples=float(samples.max()),
+                proxy_curve=at_proxies.tolist(),
+                target_flops=target[0],
+                target_samples=target[1],
                 predicted=entry["predicted_logloss"],
                 interval=tuple(entry["interval"]) if entry["interval"] else None,
                 held_out=entry["held_out"],

@@ -141,7 +141,8 @@ def scaling_figure(data: ReportData) -> go.Figure | None:
     fig = go.Figure()
     for curve in data.scaling:
         colour = FAMILY_COLOURS.get(curve.family, "#555")
-        held = f", held-out error {curve.held_out['relative_error']:.2%}" if curve.held_out else ""
+        held = curve.held_out
+        check = f", held-out {held['relative_error']:.2%} {'inside' if held['passed'] else 'OUTSIDE'}" if held else ""
         fig.add_trace(
             go.Scatter(
                 x=curve.grid + curve.grid[::-1],
@@ -150,7 +151,7 @@ def scaling_figure(data: ReportData) -> go.Figure | None:
                 line={"width": 0},
                 fillcolor=colour,
                 opacity=0.15,
-                name=f"{curve.family} 90% posterior band",
+                name=f"{curve.family} 90% band at {curve.target_samples:,.0f} samples",
                 hoverinfo="skip",
             )
         )
@@ -160,7 +161,16 @@ def scaling_figure(data: ReportData) -> go.Figure | None:
                 y=curve.curve,
                 mode="lines",
                 line={"color": colour},
-                name=f"{curve.family} posterior median (least-squares alpha {curve.fit['alpha']:.3f}{held})",
+                name=f"{curve.family} law at {curve.target_samples:,.0f} samples (the target's data{check})",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=curve.grid,
+                y=curve.proxy_curve,
+                mode="lines",
+                line={"color": colour, "dash": "dot"},
+                name=f"{curve.family} law at {curve.proxy_samples:,.0f} samples (the top rung's data)",
             )
         )
         fig.add_trace(
@@ -168,8 +178,13 @@ def scaling_figure(data: ReportData) -> go.Figure | None:
                 x=curve.compute,
                 y=curve.loss,
                 mode="markers",
-                marker={"color": colour, "size": 9},
-                name=f"{curve.family} best proxy per rung",
+                marker={"color": colour, "size": [7 + 6 * s / max(curve.samples) for s in curve.samples]},
+                name=f"{curve.family} proxies (marker size: training samples)",
+                hovertext=[
+                    f"{c:,.0f} FLOPs, {s:,.0f} samples: {v:.4f}"
+                    for c, s, v in zip(curve.compute, curve.samples, curve.loss, strict=True)
+                ],
+                hoverinfo="text",
             )
         )
         if curve.predicted is not None and curve.interval:
@@ -189,7 +204,7 @@ def scaling_figure(data: ReportData) -> go.Figure | None:
                 )
             )
     fig.update_layout(
-        title="Scaling fits L(C) = E + A C^-alpha, extrapolated to the target",
+        title="Scaling laws L(C, N) = E + A C^-alpha + B N^-beta: at the proxies' data and at the target's",
         xaxis={"type": "log", "title": "forward FLOPs / sample"},
         yaxis={"title": "validation logloss"},
     )

@@ -13,14 +13,14 @@ import functools
 import math
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from unimixer_plan.data import load_data
-from unimixer_plan.mixers import analytic_cost
+from unimixer_plan.mixers import ModelConfig, analytic_cost
 from unimixer_plan.run.folder import RunFolder
 from unimixer_plan.run.summary import Certificate
-from unimixer_plan.run.trial_record import KNOB_COLUMNS, TrialRecord, TrialStatus
-from unimixer_plan.search.rungs import Rung, SearchRunner, check_ray_address
+from unimixer_plan.run.trial_record import KNOB_COLUMNS, TrialRecord, TrialRole, TrialStatus
+from unimixer_plan.search.rungs import FixedTrial, Rung, SearchRunner, check_ray_address
 from unimixer_plan.search_spaces import Limits, solve_width
 from unimixer_plan.search_spaces.cost_aware import family_knobs, narrowest_config, repair
 
@@ -37,10 +37,18 @@ class Scripted:
     within_params: bool = True  # False: the width ignores a params budget (a row the choice must refuse)
 
 
+def data_penalty(trial: FixedTrial, source_loss: float) -> float:
+    """A measurement's scripted loss: its source trial's, plus 0.01 per halving of the rows, plus a
+    seed's small offset (so that replicates have a spread)."""
+    source_samples = trial.samples * (4 if trial.role == TrialRole.DATA else 1)
+    return source_loss + 0.01 * math.log2(source_samples / trial.samples) + 0.0005 * (trial.seed % 3 - 1)
+
+
 @dataclass
 class ScriptedSearch:
     script: Callable[[Rung, int], Scripted]
     interrupt_after: int | None = None  # like Ctrl-C: stop after this many rows in this run
+    measure: Callable[[FixedTrial, float], float] = data_penalty  # a measurement's loss from its source's
     rungs_run: list[Rung] = field(default_factory=list)
     recorded: int = 0
 
@@ -54,9 +62,13 @@ class ScriptedSearch:
 
     def run_rung(self, plan, folder: RunFolder, data, spaces, rung: Rung, attempt: int, on_row) -> int:
         self.rungs_run.append(rung)
+        if rung.fixed:
+            return self.run_fixed(folder, rung, on_row)
         schema = data.schema
         rows = folder.load_trials()
-        already = sum(r.rung == rung.index and (not rung.families or r.family in rung.families) for r in rows)
+        already = sum(
+            r.is_search and r.rung == rung.index and (not rung.families or r.family in rung.families) for r in rows
+        )
         recorded = 0
         for k in range(already, already + rung.trials):
             if self.interrupt_after is not None and self.recorded >= self.interrupt_after:
@@ -80,7 +92,8 @@ class ScriptedSearch:
                 optuna_trial=k,
                 family=config.family,
                 **{knob: getattr(config, knob) for knob in KNOB_COLUMNS},
-                fidelity=plan.fidelity,  # distinct rows: a stopped trial saw them too, for fewer epochs
+                fidelity=rung.samples or plan.fidelity,  # distinct rows: a stopped trial saw them too
+                seed=plan.seed,
                 epochs=max(1, round(6 * step.fidelity_share)),
                 best_epoch=max(1, round(4 * step.fidelity_share)),
                 status=status,
@@ -91,6 +104,36 @@ class ScriptedSearch:
                 latency_ms=step.latency_ms,
                 wall_time_s=0.01,
                 error="scripted failure" if status is TrialStatus.FAILED else None,
+            )
+            folder.append_trial(record)
+            on_row(record)
+            recorded += 1
+            self.recorded += 1
+        return recorded
+
+    def run_fixed(self, folder: RunFolder, rung: Rung, on_row) -> int:
+        """Measurements: each a copy of its source search trial with the scripted loss of ``measure``."""
+        rows = folder.load_trials()
+        recorded = 0
+        for trial in rung.fixed:
+            if self.interrupt_after is not None and self.recorded >= self.interrupt_after:
+                return recorded
+            model = ModelConfig.from_dict(trial.model)
+            source = next(
+                r
+                for r in rows
+                if r.is_search
+                and r.rung == trial.rung
+                and (r.family, r.knobs) == (model.family, {k: getattr(model, k) for k in KNOB_COLUMNS})
+            )
+            record = replace(
+                source,
+                trial_id=len(rows) + recorded,
+                role=TrialRole(trial.role),
+                optuna_trial=None,
+                fidelity=trial.samples,
+                seed=trial.seed,
+                val_logloss=self.measure(trial, source.val_logloss),
             )
             folder.append_trial(record)
             on_row(record)

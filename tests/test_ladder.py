@@ -15,33 +15,28 @@ from pathlib import Path
 import pytest
 from unimixer_plan.mixers import analytic_cost, build_model, capped_criteo_cardinalities, load_config
 from unimixer_plan.profiling import measure_flops
-from unimixer_plan.scaling.ladder import FILL_LOW, fill_budget, ladder_budgets, snap
+from unimixer_plan.scaling.ladder import FILL_LOW, fill_budget, snap
 from unimixer_plan.search_spaces import IntRange, Limits, load_spaces
 
 EXE = str(Path(sys.executable).with_name("unimixer-plan"))
 SCHEMA = {"num_dense": 13, "cardinalities": capped_criteo_cardinalities(10_000)}
 
 
-# Small ladders: proxies capped at 1.5e6 FLOPs and 2,000 samples, so each trains in about a second.
+# Small ladders: proxies capped at 3.75e5-2e6 FLOPs, 1,000 samples on the first rung (doubling per rung),
+# so each trains in seconds.
 SMALL_LADDER = (
-    "--flops 2.4e7 --proxy-max-flops 1.5e6 --fidelity 2000 --families unimixing_lite --families wukong "
+    "--flops 2.4e7 --proxy-max-flops 3.75e5 --fidelity 1000 --families unimixing_lite --families wukong "
     "--trials 8 --seed 3"
 )
-TARGET_2E9 = "--flops 2e9 --proxy-max-flops 1.5e6 --fidelity 2000 --families rankmixer --trials 8 --batch-size 8"
+TARGET_2E9 = "--flops 2e9 --proxy-max-flops 5e5 --fidelity 1000 --families rankmixer --trials 6 --batch-size 8"
 LATENCY = (
-    "--flops 1e8 --proxy-max-flops 2e6 --batch-size 16 --device cpu --fidelity 2000 "
-    "--families unimixing_lite --trials 8"
+    "--flops 1e8 --proxy-max-flops 4e5 --batch-size 16 --device cpu --fidelity 1000 "
+    "--families unimixing_lite --trials 6"
 )
 
 
 def plan_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=900)
-
-
-def test_ladder_budgets_are_powers_of_four_below_the_target():
-    rungs = ladder_budgets(2e9, top=2e6, bottom=1.6e4)
-    assert rungs == pytest.approx([2e9 / 4**k for k in (8, 7, 6, 5)])
-    assert ladder_budgets(1e6, top=2e6, bottom=1e5) == pytest.approx([2.5e5, 1e6])  # stops above the bottom
 
 
 def test_snap_and_fill_budget_land_in_the_band():
@@ -66,9 +61,10 @@ def small_ladder(tmp_path_factory):
 def test_small_ladder_writes_fits_and_the_held_out_error(small_ladder):
     out, summary = small_ladder
     scaling = json.loads((out / "scaling.json").read_text())
-    assert summary["mode"] == "ladder" and len(scaling["rungs"]) >= 4
+    assert summary["mode"] == "ladder" and len(scaling["rungs"]) == 3
     budgets = [r["flops_budget"] for r in scaling["rungs"]]
-    assert budgets == pytest.approx([2.4e7 / 4**k for k in (5, 4, 3, 2)])
+    assert budgets == pytest.approx([2.4e7 / 4**k for k in (5, 4, 3)])
+    assert [r["samples"] for r in scaling["rungs"]] == [1000, 2000, 4000]
     fitted = [f for f in scaling["families"].values() if f["fit"] is not None]
     assert fitted, scaling
     for family in fitted:
@@ -83,6 +79,11 @@ def test_small_ladder_writes_fits_and_the_held_out_error(small_ladder):
     for row in rows:
         if row["status"] in ("ok", "stopped"):
             assert int(row["flops"]) <= budgets[int(row["rung"]) - 1]
+    # the measurements ran for real: quarter-data points and seed replicates, on the rows they name
+    roles = {(r["role"], r["rung"], r["fidelity"], r["seed"]) for r in rows if r["role"] != "search"}
+    assert ("data", "1", "250", "3") in roles and ("seed", "2", "2000", "4") in roles
+    curves = list(csv.DictReader((out / "curves.csv").open()))
+    assert {int(r["trial_id"]) for r in curves} >= {int(r["trial_id"]) for r in rows if r["status"] == "ok"}
     with (out / "pareto.csv").open() as handle:
         pareto = list(csv.DictReader(handle))
     assert {r["scale"] for r in pareto} == {"proxy", "target"}

@@ -23,11 +23,13 @@ import pytest
 import yaml
 from fakes import Scripted, ScriptedSearch, cached_data, fast_certify
 from typer.testing import CliRunner
+from unimixer_plan import ladder_outcome
 from unimixer_plan import plan as plan_module
 from unimixer_plan.cli import app
+from unimixer_plan.criteo import CRITEO_KAGGLE_TRAIN_ROWS
 from unimixer_plan.data import DataSpec
 from unimixer_plan.errors import PlanError
-from unimixer_plan.mixers import analytic_cost, load_config
+from unimixer_plan.mixers import ModelConfig, analytic_cost, load_config
 from unimixer_plan.plan import run_plan
 from unimixer_plan.plan_config import Budget, PlanConfig
 from unimixer_plan.run.folder import RunFolder
@@ -52,7 +54,7 @@ def _data_once(monkeypatch):
 @pytest.fixture
 def no_report_no_certify(monkeypatch):
     """Choice tests need neither fvcore nor a latency benchmark nor the HTML page (tested elsewhere)."""
-    monkeypatch.setattr(plan_module, "certify", fast_certify)
+    monkeypatch.setattr("unimixer_plan.outcome.certify", fast_certify)
     monkeypatch.setattr("unimixer_plan.reports.write_report", lambda path: Path(path) / "report.html")
 
 
@@ -189,29 +191,51 @@ def test_resume_runs_only_the_missing_trials_and_keeps_finished_rows(tmp_path, n
     assert again.rungs_run == [] and len(RunFolder(Path(plan.out)).load_trials()) == len(DIRECT_SCRIPT)
 
 
-# Proxy ladder: both families follow a power law in FLOPs; unimixing_lite is better at every scale,
-# with small deterministic noise (proxy-level, 0.002) on every point.
-def ladder_loss(family: str, rung_index: int, k: int):
+# Proxy ladder: both families follow a planted law in FLOPs and data; unimixing_lite is better at every
+# scale, with small deterministic noise (proxy-level, 0.002) on every point, measurements included.
+def planted_law(family: str, flops: float, samples: float) -> float:
     floor = 0.44 if family == "unimixing_lite" else 0.47
-    noise = 0.002 * math.sin(7.0 * rung_index + 3.0 * k + (1.0 if family == "wukong" else 0.0))
-    return lambda flops: floor + 0.25 * (flops / 1e4) ** -0.3 + noise
+    return floor + 0.25 * (flops / 1e4) ** -0.3 + 0.3 * (samples / 1e3) ** -0.3
+
+
+def ladder_loss(family: str, rung, k: int):
+    noise = 0.002 * math.sin(7.0 * rung.index + 3.0 * k + (1.0 if family == "wukong" else 0.0))
+    return lambda flops: planted_law(family, flops, rung.samples) + noise
+
+
+def ladder_measure(trial, source_loss: float) -> float:
+    model = ModelConfig.from_dict(trial.model)
+    noise = 0.002 * math.sin(5.0 * trial.rung + 11.0 * trial.seed + (1.0 if trial.role == "data" else 0.0))
+    return planted_law(model.family, analytic_cost(model).flops, trial.samples) + noise
 
 
 def ladder_script(rung, k):
     family = rung.families[0]
     knobs = LITE if family == "unimixing_lite" else WUKONG
     level = 1.0 if k % 2 == 0 else 0.4
-    return Scripted(family, knobs, level, ladder_loss(family, rung.index, k))
+    return Scripted(family, knobs, level, ladder_loss(family, rung, k))
+
+
+def ladder_search(**options) -> ScriptedSearch:
+    return ScriptedSearch(ladder_script, measure=ladder_measure, **options)
 
 
 def test_ladder_chooses_the_family_most_likely_lowest_at_the_target(tmp_path, no_report_no_certify):
     plan = ladder_plan(tmp_path)
-    search = ScriptedSearch(ladder_script)
+    search = ladder_search()
     outcome = run_plan(plan, search=search.runner)
     summary = outcome.summary
-    budgets = sorted({r.flops for r in search.rungs_run})
-    assert budgets == pytest.approx([2.4e7 / 4**k for k in (5, 4, 3, 2)])
-    assert {r.families for r in search.rungs_run} == {("unimixing_lite",), ("wukong",)}
+    searched = [r for r in search.rungs_run if not r.fixed]
+    assert sorted({r.flops for r in searched}) == pytest.approx([2.4e7 / 4**k for k in (5, 4, 3, 2)])
+    # data doubles per rung from --fidelity (1000 rows at rung 1)
+    assert sorted({(r.index, r.samples) for r in searched}) == [(1, 1000), (2, 2000), (3, 4000), (4, 8000)]
+    assert {r.families for r in searched} == {("unimixing_lite",), ("wukong",)}
+    (measured,) = [r for r in search.rungs_run if r.fixed]  # after every search: the measurements
+    assert search.rungs_run[-1] is measured
+    roles = sorted((t.role, t.rung) for t in measured.fixed)
+    # per family: a quarter-data point on each rung, two seed replicates on each rung but the top
+    assert roles.count(("data", 1)) == 2 and roles.count(("seed", 3)) == 4 and ("seed", 4) not in roles
+    assert len(measured.fixed) == 2 * (4 + 2 * 3) and summary.planned_trials == 16 + 20 == summary.trials
     assert summary.mode == "ladder" and not summary.interrupted
     scaling = json.loads((Path(plan.out) / "scaling.json").read_text())
     families = scaling["families"]
@@ -221,7 +245,7 @@ def test_ladder_chooses_the_family_most_likely_lowest_at_the_target(tmp_path, no
     assert scaling["chosen_family"] == "unimixing_lite"
     probabilities = scaling["family_probabilities"]
     assert probabilities == summary.family_probabilities and sum(probabilities.values()) == pytest.approx(1.0)
-    assert probabilities["unimixing_lite"] >= plan_module.DECISIVE_PROBABILITY > probabilities["wukong"]
+    assert probabilities["unimixing_lite"] >= ladder_outcome.DECISIVE_PROBABILITY > probabilities["wukong"]
     for family in (lite, wukong):
         assert family["interval"][0] <= family["predicted_logloss"] <= family["interval"][1]
         assert family["interval_method"] and family["prior"]["floor_low"] > 0  # synthetic: the Bayes floor
@@ -233,9 +257,19 @@ def test_ladder_chooses_the_family_most_likely_lowest_at_the_target(tmp_path, no
     assert low <= chosen.val_logloss <= high
     assert FILL_LOW * 2.4e7 <= chosen.certificate.flops_fvcore <= 2.4e7
     for family in (lite, wukong):
-        assert len(family["points"]) == 4 and family["held_out"]["relative_error"] < 0.05
-        # the best trial of each rung, and it is the full-size one (level 1.0) on a falling curve
-        assert [p["flops"] for p in family["points"]] == sorted(p["flops"] for p in family["points"])
+        # the best trial of each rung and its quarter-data point; the held-out check passes on a planted law
+        assert [p["role"] for p in family["points"]] == ["search", "data"] * 4
+        diagonal = [p for p in family["points"] if p["role"] == "search"]
+        assert [p["samples"] for p in diagonal] == [1000, 2000, 4000, 8000]
+        assert [p["flops"] for p in diagonal] == sorted(p["flops"] for p in diagonal)
+        assert family["held_out"]["passed"] and family["held_out"]["step"] == {
+            "flops": pytest.approx(4, rel=0.2),
+            "data": 2,
+        }
+        assert family["target_samples"] == summary.train_samples
+    # the noise measured by the seed replicates, pooled: 2 families x 3 rungs x 2 degrees of freedom
+    assert scaling["noise"]["replicate_dof"] == 12 and 0 < scaling["noise"]["sd"] < 0.01
+    assert lite["prior"]["replicate_dof"] == 12
     assert summary.held_out.keys() == {"unimixing_lite", "wukong"}
     assert load_config(Path(plan.out) / "chosen.yaml") == chosen.model
     with (Path(plan.out) / "pareto.csv").open() as handle:
@@ -248,18 +282,18 @@ def test_ladder_chooses_the_family_most_likely_lowest_at_the_target(tmp_path, no
 
 def test_ctrl_c_during_a_ladder_marks_the_run_interrupted_and_resume_finishes_it(tmp_path, no_report_no_certify):
     plan = ladder_plan(tmp_path)
-    outcome = run_plan(plan, search=ScriptedSearch(ladder_script, interrupt_after=5).runner)
+    outcome = run_plan(plan, search=ladder_search(interrupt_after=5).runner)
     summary = json.loads((Path(plan.out) / "summary.json").read_text())
     assert summary["interrupted"] is True and summary["mode"] == "ladder" and summary["chosen"] is None
-    assert summary["trials"] == 5 and summary["planned_trials"] == 16 == outcome.summary.planned_trials
+    assert summary["trials"] == 5 and summary["planned_trials"] == 16 + 20 == outcome.summary.planned_trials
     assert not (Path(plan.out) / "scaling.json").exists()  # no scale-up from a partial ladder
-    resumed = run_plan(plan, resume=True, search=ScriptedSearch(ladder_script).runner)
-    assert not resumed.summary.interrupted and resumed.summary.trials == 16
+    resumed = run_plan(plan, resume=True, search=ladder_search().runner)
+    assert not resumed.summary.interrupted and resumed.summary.trials == 16 + 20
     assert resumed.summary.chosen.model.family == "unimixing_lite"
 
 
 def test_cli_ctrl_c_during_a_ladder_exits_130_with_the_resume_command(tmp_path, monkeypatch, no_report_no_certify):
-    fake = ScriptedSearch(ladder_script, interrupt_after=3)
+    fake = ladder_search(interrupt_after=3)
     monkeypatch.setattr(plan_module, "run_plan", functools.partial(run_plan, search=fake.runner))
     out = tmp_path / "run"
     args = "--flops 2.4e7 --proxy-max-flops 1.5e6 --fidelity 1000 --families unimixing_lite --families wukong"
@@ -346,7 +380,7 @@ def test_a_latency_budget_shrinks_the_scaled_up_config_until_it_holds(tmp_path, 
     monkeypatch.setattr("unimixer_plan.scaling.ladder.measure_latency_ms", modelled_latency_ms)
     monkeypatch.setattr(plan_module, "measure_latency_ms", modelled_latency_ms)
     plan = ladder_plan(tmp_path, budget=Budget(flops=2.4e7, params=1e9, latency_ms=0.5, batch_size=8))
-    outcome = run_plan(plan, search=ScriptedSearch(ladder_script).runner)
+    outcome = run_plan(plan, search=ladder_search().runner)
     scaling = json.loads((Path(plan.out) / "scaling.json").read_text())
     for family in scaling["families"].values():
         # 2.4e7 FLOPs at batch 8 would take 0.96 ms: the target shrinks to within 0.5 ms
@@ -407,44 +441,64 @@ def test_plan_rungs_direct_and_ladder():
 
     spaces = {f: s for f, s in load_spaces().items() if f in ("unimixing_lite", "wukong")}
     schema = cached_data(SMALL_DATA, 1000).schema
+    rows = 10**6  # training rows available
 
     def config(budget: Budget, trials: int = 24, top: float = 1.5e6) -> PlanConfig:
         return PlanConfig(budget=budget, data=SMALL_DATA, trials=trials, fidelity=1000, proxy_max_flops=top)
 
-    assert plan_rungs(config(Budget(flops=1.5e6)), spaces, schema) == [Rung(0, 1.5e6, 1.5e6, "plan", 24, False)]
+    def rungs(plan: PlanConfig, available: int = rows) -> list[Rung]:
+        return plan_rungs(plan, spaces, schema, available)
+
+    assert rungs(config(Budget(flops=1.5e6))) == [Rung(0, 1.5e6, 1.5e6, "plan", 24, False, samples=1000)]
     with_latency = config(Budget(flops=1e6, latency_ms=3.0), trials=5)
-    assert plan_rungs(with_latency, spaces, schema) == [Rung(0, 1e6, 1e6, "plan", 5, True)]
-    params_only = plan_rungs(config(Budget(params=1e5)), spaces, schema)
-    assert params_only == [Rung(0, None, 1.5e6, "plan", 24, False)]
-    wide = plan_rungs(config(Budget(params=1e5), top=1e12), spaces, schema)
-    assert wide == [Rung(0, None, DIRECT_SEARCH_MAX_FLOPS, "plan", 24, False)]
-    ladder = plan_rungs(config(Budget(flops=2.4e7), trials=25), spaces, schema)
+    assert rungs(with_latency) == [Rung(0, 1e6, 1e6, "plan", 5, True, samples=1000)]
+    assert rungs(config(Budget(params=1e5))) == [Rung(0, None, 1.5e6, "plan", 24, False, samples=1000)]
+    wide = rungs(config(Budget(params=1e5), top=1e12))
+    assert wide == [Rung(0, None, DIRECT_SEARCH_MAX_FLOPS, "plan", 24, False, samples=1000)]
+    assert rungs(config(Budget(flops=1.5e6)), available=600)[0].samples == 600  # a small file caps the rows
+    ladder = rungs(config(Budget(flops=2.4e7), trials=25))
     budgets = [2.4e7 / 4**k for k in (5, 4, 3, 2)]
     assert ladder == [
-        Rung(k + 1, b, b, f"rung-{k + 1}-{family}", 3, False, (family,), LADDER_MIN_COST_LEVEL)
+        Rung(k + 1, b, b, f"rung-{k + 1}-{family}", 3, False, (family,), LADDER_MIN_COST_LEVEL, samples=1000 * 2**k)
         for k, b in enumerate(budgets)
         for family in ("unimixing_lite", "wukong")
-    ]  # 25 trials // (4 rungs x 2 families) = 3 per study
+    ]  # 25 trials // (4 rungs x 2 families) = 3 per study; data doubles per rung
+    capped = rungs(config(Budget(flops=2.4e7), trials=25), available=3000)
+    assert [r.samples for r in capped[::2]] == [1000, 2000, 3000, 3000]
     bottom = 2 * analytic_cost(smallest_config(spaces, schema)).flops  # the ladder's lowest rung
-    assert len(plan_rungs(config(Budget(flops=66 * bottom), top=16.5 * bottom), spaces, schema)) == 3 * 2
-    with pytest.raises(PlanError, match=r"^--flops .*: the proxy ladder .* room for 2 rung\(s\), 3 are needed"):
-        plan_rungs(config(Budget(flops=17.6 * bottom), top=4.4 * bottom), spaces, schema)
+    assert len(rungs(config(Budget(flops=66 * bottom), top=16.5 * bottom))) == 3 * 2
+    with pytest.raises(PlanError, match=r"^--flops .*: no proxy ladder of 3 rungs fits"):
+        rungs(config(Budget(flops=17.6 * bottom), top=4.4 * bottom))
+
+
+def test_without_a_proxy_cap_the_top_rung_is_the_largest_whose_training_fits():
+    from unimixer_plan.scaling.ladder import PROXY_TRAIN_FLOPS_CPU, ladder_rungs, training_flops
+
+    plan = PlanConfig(budget=Budget(flops=2e9), fidelity=8192)
+    ladder = ladder_rungs(2e9, plan, bottom=1.5e4, available=10**7)
+    assert [b for b, _ in ladder] == pytest.approx([2e9 / 4**k for k in (8, 7, 6, 5)])
+    assert [n for _, n in ladder] == [8192, 16384, 32768, 65536]
+    assert training_flops(*ladder[-1]) <= PROXY_TRAIN_FLOPS_CPU < training_flops(4 * ladder[-1][0], 65536)
+    gpu = ladder_rungs(2e9, replace(plan, gpus_per_trial=1), bottom=1.5e4, available=10**7)
+    assert gpu[-1][0] > 4 * ladder[-1][0]  # a GPU trial may cost 100x: the ladder reaches higher
 
 
 def test_ladder_run_folder_records(tmp_path, no_report_no_certify):
     plan = ladder_plan(tmp_path)
-    outcome = run_plan(plan, search=ScriptedSearch(ladder_script).runner)
+    outcome = run_plan(plan, search=ladder_search().runner)
     out = Path(plan.out)
     text = (out / "scaling.json").read_text()
     scaling = json.loads(text)
     assert text == json.dumps(scaling, indent=2) + "\n"  # readable: one key per line
     budgets = [2.4e7 / 4**k for k in (5, 4, 3, 2)]
-    assert scaling["rungs"] == [{"rung": k + 1, "flops_budget": pytest.approx(b)} for k, b in enumerate(budgets)]
-    assert scaling["target"] == plan.to_dict()["budget"]
-    assert scaling["model"] == "L(C) = floor + scale * exp(-alpha * (ln C - log_c_reference)); C = FLOPs/sample"
-    assert scaling["choice_rule"] == plan_module.CHOICE_RULE and "probability" in scaling["choice_rule"]
+    assert scaling["rungs"] == [
+        {"rung": k + 1, "flops_budget": pytest.approx(b), "samples": 1000 * 2**k} for k, b in enumerate(budgets)
+    ]
+    assert scaling["target"] == plan.to_dict()["budget"] | {"train_samples": CRITEO_KAGGLE_TRAIN_ROWS}
+    assert scaling["model"] == ladder_outcome.LAW and "N = distinct training samples" in scaling["model"]
+    assert scaling["choice_rule"] == ladder_outcome.CHOICE_RULE and "probability" in scaling["choice_rule"]
     summary = outcome.summary
-    assert outcome.folder == RunFolder(out) and len(outcome.trials) == 16
+    assert outcome.folder == RunFolder(out) and len(outcome.trials) == 16 + 20
     assert summary.rungs == scaling["rungs"]
     with (out / "pareto.csv").open() as handle:
         pareto = list(csv.DictReader(handle))
@@ -457,22 +511,32 @@ def test_ladder_run_folder_records(tmp_path, no_report_no_certify):
     chosen = summary.chosen
     assert set(chosen.to_dict()) == {
         "trial_id", "model", "predicted", "val_logloss", "val_logloss_interval", "val_auc", "fidelity", "held_out",
-        "fit", "proxy_points", "extrapolation", "flops_fvcore", "flops_analytic", "step_flops", "params_dense",
-        "params_embedding", "latency_ms", "batch_size", "device", "train_flops_per_batch", "margins",
-        "gain_over_baselines", "embedding_tables",
+        "fit", "proxy_points", "extrapolation", "top_proxy", "compute_pays", "flops_fvcore", "flops_analytic",
+        "step_flops", "params_dense", "params_embedding", "latency_ms", "batch_size", "device",
+        "train_flops_per_batch", "margins", "gain_over_baselines", "embedding_tables",
     }  # fmt: skip
     largest_proxy = max(p["flops"] for p in lite["points"])
-    expected = {"flops": pytest.approx(chosen.certificate.flops_fvcore / largest_proxy), "data": 1.0}
+    expected = {
+        "flops": pytest.approx(chosen.certificate.flops_fvcore / largest_proxy),
+        "data": pytest.approx(CRITEO_KAGGLE_TRAIN_ROWS / 8000),
+    }
     assert chosen.extrapolation == expected
+    assert json.loads((out / "summary.json").read_text())["extrapolation"] == chosen.extrapolation
     assert chosen.extrapolation["flops"] > 4  # the target sits at least one rung beyond the largest proxy
-    assert chosen.trial_id is None and chosen.val_auc is None and chosen.fidelity == plan.fidelity
+    # the prediction is for the production data (the Kaggle file's training split by default), not the proxies'
+    assert chosen.trial_id is None and chosen.val_auc is None and chosen.fidelity == CRITEO_KAGGLE_TRAIN_ROWS
+    assert summary.train_samples == CRITEO_KAGGLE_TRAIN_ROWS
+    assert chosen.top_proxy["fidelity"] == 8000 and chosen.top_proxy["trial_id"] in {
+        p["trial_id"] for p in lite["points"]
+    }
     assert chosen.fit == lite["fit"] and chosen.proxy_points == lite["points"]
     assert chosen.held_out.to_dict() == lite["held_out"] and chosen.held_out == summary.held_out["unimixing_lite"]
     assert chosen.margins == pytest.approx({"flops": 1 - chosen.certificate.flops_fvcore / 2.4e7})
     saved = yaml.safe_load((out / "chosen.yaml").read_text())
     assert saved["metrics"]["predicted"]["val_logloss"] == chosen.val_logloss
     assert saved["metrics"]["predicted"]["val_logloss_interval_90"] == list(chosen.val_logloss_interval)
-    assert saved["setting"] == plan_setting(plan)  # what `unimixer-plan train chosen.yaml` reproduces
+    # what `unimixer-plan train chosen.yaml` reproduces: the production data the prediction is for
+    assert saved["setting"] == plan_setting(plan, CRITEO_KAGGLE_TRAIN_ROWS)
 
 
 def test_a_ladder_without_full_fidelity_trials_chooses_nothing(tmp_path, no_report_no_certify):
@@ -491,36 +555,55 @@ def rising_ladder_plan(tmp_path: Path) -> PlanConfig:
     return replace(ladder_plan(tmp_path, trials=20, budget=Budget(flops=9.6e7, batch_size=8)), proxy_max_flops=6e6)
 
 
-def evidence_script(wukong_floor: float, wukong_noise: tuple[float, float, float]):
-    """unimixing_lite: five rungs on a clean curve. wukong: only its three largest rungs finish (the two
-    smallest stop early), with noise of the given signs, on a curve whose floor is ``wukong_floor``."""
+def evidence_law(family: str, flops: float, samples: float, wukong_floor: float) -> float:
+    floor = 0.44 if family == "unimixing_lite" else wukong_floor
+    return floor + 0.25 * (flops / 1e4) ** -0.3 + 0.3 * (samples / 1e3) ** -0.3
+
+
+def evidence_search(
+    wukong_floor: float, wukong_noise: tuple[float, float, float], wukong_first_rung: int = 3, seed_noise: float = 0.002
+) -> ScriptedSearch:
+    """unimixing_lite: five rungs on a clean law. wukong: only its rungs from ``wukong_first_rung`` finish
+    (the smaller ones stop early), with noise of the given signs on rungs 3-5, on a law whose floor is
+    ``wukong_floor``. Measurements: on each family's law, wukong's with its rung's noise."""
 
     def script(rung, k):
         family = rung.families[0]
         level = 1.0 if k % 2 == 0 else 0.4
         if family == "unimixing_lite":
-            return Scripted(family, LITE, level, lambda flops: 0.44 + 0.25 * (flops / 1e4) ** -0.3)
-        if rung.index <= 2:
+            return Scripted(family, LITE, level, lambda flops: evidence_law(family, flops, rung.samples, 0.0))
+        if rung.index < wukong_first_rung:
             return Scripted(family, WUKONG, level, 0.6, status=TrialStatus.STOPPED, fidelity_share=1 / 3)
-        noise = wukong_noise[rung.index - 3]
-        return Scripted(family, WUKONG, level, lambda flops: wukong_floor + 0.25 * (flops / 1e4) ** -0.3 + noise)
+        noise = wukong_noise[rung.index - 3] if rung.index >= 3 else 0.0
+        return Scripted(
+            family, WUKONG, level, lambda flops: evidence_law(family, flops, rung.samples, wukong_floor) + noise
+        )
 
-    return script
+    def measure(trial, source_loss: float) -> float:
+        model = ModelConfig.from_dict(trial.model)
+        noise = wukong_noise[trial.rung - 3] if model.family == "wukong" and trial.rung >= 3 else 0.0
+        if trial.role == "seed":  # a seed replicate scatters as proxies do (0.002 by default)
+            noise += seed_noise * math.sin(
+                3.7 * trial.seed + 1.3 * trial.rung + (1.0 if model.family == "wukong" else 0.0)
+            )
+        return evidence_law(model.family, analytic_cost(model).flops, trial.samples, wukong_floor) + noise
+
+    return ScriptedSearch(script, measure=measure)
 
 
 def test_the_choice_weighs_evidence_not_the_narrowest_interval(tmp_path, no_report_no_certify):
     # wukong: 3 noisy points on a curve 0.02 lower, a wide interval; unimixing_lite: 5 clean points, narrow.
     # The lowest upper bound (the old rule) picks unimixing_lite; wukong is most likely the lower at the target.
     plan = rising_ladder_plan(tmp_path)
-    outcome = run_plan(plan, search=ScriptedSearch(evidence_script(0.42, (0.003, -0.003, 0.003))).runner)
+    outcome = run_plan(plan, search=evidence_search(0.42, (0.003, -0.003, 0.003)).runner)
     scaling = json.loads((Path(plan.out) / "scaling.json").read_text())
     lite, wukong = scaling["families"]["unimixing_lite"], scaling["families"]["wukong"]
-    assert len(lite["points"]) == 5 and len(wukong["points"]) == 3
-    assert wukong["interval"][1] - wukong["interval"][0] > 2 * (lite["interval"][1] - lite["interval"][0])
+    assert len(lite["points"]) == 2 * 5 and len(wukong["points"]) == 2 * 3
+    assert wukong["interval"][1] - wukong["interval"][0] > 1.3 * (lite["interval"][1] - lite["interval"][0])
     assert wukong["interval"][1] > lite["interval"][1]  # the old rule's pick would be unimixing_lite
     probabilities = outcome.summary.family_probabilities
     assert sum(probabilities.values()) == pytest.approx(1.0)
-    assert probabilities["wukong"] >= plan_module.DECISIVE_PROBABILITY
+    assert probabilities["wukong"] >= ladder_outcome.DECISIVE_PROBABILITY
     assert scaling["chosen_family"] == "wukong" == outcome.summary.chosen.model.family
     assert not any("indistinguishable" in w for w in outcome.summary.warnings)
     saved = json.loads((Path(plan.out) / "summary.json").read_text())
@@ -528,12 +611,13 @@ def test_the_choice_weighs_evidence_not_the_narrowest_interval(tmp_path, no_repo
 
 
 def test_indistinguishable_families_are_said_to_be_and_the_tie_break_is_stated(tmp_path, capsys, no_report_no_certify):
-    # wukong's 3 points sit on unimixing_lite's own curve: nothing tells the two apart at the target.
+    # wukong's points sit on unimixing_lite's own law, rung for rung, and seeds scatter by 0.01: nothing
+    # tells the two apart at the target.
     plan = rising_ladder_plan(tmp_path)
-    outcome = run_plan(plan, search=ScriptedSearch(evidence_script(0.44, (0.0, 0.0, 0.0))).runner)
+    outcome = run_plan(plan, search=evidence_search(0.44, (0.0, 0.0, 0.0), 1, seed_noise=0.01).runner)
     summary = outcome.summary
     probabilities = summary.family_probabilities
-    assert max(probabilities.values()) < plan_module.DECISIVE_PROBABILITY
+    assert max(probabilities.values()) < ladder_outcome.DECISIVE_PROBABILITY
     assert sum(probabilities.values()) == pytest.approx(1.0)
     [warning] = [w for w in summary.warnings if "indistinguishable" in w]
     scaling = json.loads((Path(plan.out) / "scaling.json").read_text())
@@ -545,8 +629,11 @@ def test_indistinguishable_families_are_said_to_be_and_the_tie_break_is_stated(t
     print_summary(summary)
     printed = capsys.readouterr().out
     assert "P(lowest at target): " in printed and "warning: families indistinguishable" in printed
-    factor = summary.chosen.extrapolation["flops"]
-    assert f"extrapolation      : {factor:,.0f}x the largest proxy's FLOPs/sample, 1x its training data" in printed
+    factor = summary.chosen.extrapolation
+    assert (
+        f"extrapolation      : {factor['flops']:,.0f}x the largest proxy's FLOPs/sample and "
+        f"{factor['data']:,.0f}x its training data" in printed
+    )
 
 
 def test_the_report_draws_the_plan_s_own_posterior_and_shows_the_probabilities(tmp_path, no_report_no_certify):
@@ -554,7 +641,7 @@ def test_the_report_draws_the_plan_s_own_posterior_and_shows_the_probabilities(t
     from unimixer_plan.reports.figures import chosen_table
 
     plan = ladder_plan(tmp_path)
-    outcome = run_plan(plan, search=ScriptedSearch(ladder_script).runner)
+    outcome = run_plan(plan, search=ladder_search().runner)
     scaling = json.loads((Path(plan.out) / "scaling.json").read_text())
     report = load_report_data(plan.out)
     curves = {c.family: c for c in report.scaling}
@@ -569,3 +656,66 @@ def test_the_report_draws_the_plan_s_own_posterior_and_shows_the_probabilities(t
         assert curve.curve[-1] == pytest.approx(entry["predicted_logloss"])
         assert [curve.band_low[-1], curve.band_high[-1]] == pytest.approx(entry["interval"])
         assert all(lo <= mid <= hi for lo, mid, hi in zip(curve.band_low, curve.curve, curve.band_high, strict=True))
+
+
+def test_a_family_whose_held_out_check_failed_is_not_chosen_while_another_passed(tmp_path, no_report_no_certify):
+    # wukong's law lies 0.02 below unimixing_lite's, but its top rung measured 0.03 above its own law:
+    # the law fitted to its lower rungs misses its top rung, and the choice must not rest on it.
+    plan = ladder_plan(tmp_path)
+
+    def script(rung, k):
+        step = ladder_script(rung, k)
+        if step.family == "unimixing_lite":
+            return step
+        bump = 0.03 if rung.index == 4 else 0.0
+        return replace(step, loss=lambda flops: planted_law("unimixing_lite", flops, rung.samples) - 0.02 + bump)
+
+    def measure(trial, source_loss: float) -> float:
+        model = ModelConfig.from_dict(trial.model)
+        shift = -0.02 + (0.03 if trial.rung == 4 else 0.0) if model.family == "wukong" else 0.0
+        return (
+            ladder_measure(trial, source_loss)
+            - planted_law(model.family, 1e4, 1e3)
+            + planted_law("unimixing_lite", 1e4, 1e3)
+            + shift
+        )
+
+    outcome = run_plan(plan, search=ScriptedSearch(script, measure=measure).runner)
+    summary = outcome.summary
+    scaling = json.loads((Path(plan.out) / "scaling.json").read_text())
+    wukong, lite = scaling["families"]["wukong"], scaling["families"]["unimixing_lite"]
+    assert not wukong["held_out"]["passed"] and lite["held_out"]["passed"]
+    assert wukong["misspecification_sd"] > 0  # its interval is widened by the miss
+    assert summary.chosen.model.family == "unimixing_lite" == scaling["chosen_family"]
+    assert any(w.startswith("held-out check failed for wukong") and "not chosen" in w for w in summary.warnings)
+
+
+def test_when_the_last_4x_of_flops_buys_nothing_the_summary_says_so(tmp_path, no_report_no_certify, capsys):
+    # Compute barely matters on this law (0.002 across the whole ladder): at the production data the
+    # budget's last 4x is inside the interval, and the smallest budget within it is named.
+    def flat(family, flops, samples):
+        return 0.44 + 0.003 * (flops / 1e4) ** -0.3 + 0.3 * (samples / 1e3) ** -0.3
+
+    def script(rung, k):
+        step = ladder_script(rung, k)
+        return replace(
+            step, loss=lambda flops: flat(step.family, flops, rung.samples) + 0.0005 * math.sin(k + rung.index)
+        )
+
+    def measure(trial, source_loss):
+        model = ModelConfig.from_dict(trial.model)
+        return flat(model.family, analytic_cost(model).flops, trial.samples) + 0.0005 * math.sin(
+            trial.seed + trial.rung
+        )
+
+    plan = ladder_plan(tmp_path)
+    outcome = run_plan(plan, search=ScriptedSearch(script, measure=measure).runner)
+    pays = outcome.summary.chosen.compute_pays
+    assert not pays["pays"] and pays["smallest_flops"] <= outcome.summary.chosen.certificate.flops_fvcore / 4
+    low, high = pays["interval"]
+    assert low <= pays["median_at_quarter"] <= high
+    [warning] = [w for w in outcome.summary.warnings if w.startswith("more FLOPs do not pay")]
+    assert f"{CRITEO_KAGGLE_TRAIN_ROWS:,} training samples" in warning and f"{pays['smallest_flops']:.3g}" in warning
+    # a law on which compute pays says nothing of the kind
+    steep = run_plan(replace(plan, out=str(tmp_path / "steep")), search=ladder_search().runner).summary
+    assert steep.chosen.compute_pays["pays"] and not any(w.startswith("more FLOPs") for w in steep.warnings)

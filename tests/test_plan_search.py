@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 from optuna.trial import TrialState
-from unimixer_plan.search.driver import MAX_DUPLICATE_DRAWS, PlanSearch, _model_key
+from unimixer_plan.search.optuna_search import MAX_DUPLICATE_DRAWS, PlanSearch, model_key
 
 
 class OneArchitecture:
@@ -30,7 +30,7 @@ def _search() -> PlanSearch:
 
 
 def _final(config: dict, logloss: float = 0.45, status: str = "ok") -> dict:
-    return {"status": status, "val_logloss": logloss, "flops": 1000.0, "model_key": _model_key(config)}
+    return {"status": status, "val_logloss": logloss, "flops": 1000.0, "model_key": model_key(config)}
 
 
 def test_a_trained_architecture_is_told_from_memory_not_trained_again():

@@ -13,7 +13,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 from ray.tune.schedulers import TrialScheduler
-from unimixer_plan.search.driver import OBJECTIVES, PlanSearch
+from unimixer_plan.search.optuna_search import OBJECTIVES, PlanSearch
 from unimixer_plan.search.pareto_asha import ParetoASHA
 
 FULL = 1_000
@@ -132,9 +132,9 @@ def test_a_trial_optuna_already_finished_is_logged_not_raised(caplog):
     search = make_search()
     search.suggest("a")
     search._ot_study.tell(search._ot_trials["a"], state=TrialState.FAIL)  # e.g. marked failed on resume
-    with caplog.at_level("DEBUG", logger="unimixer_plan.search.driver"):
+    with caplog.at_level("DEBUG", logger="unimixer_plan.search.optuna_search"):
         search.on_trial_complete("a", result(FULL))
-    [record] = [r for r in caplog.records if r.name == "unimixer_plan.search.driver"]
+    [record] = [r for r in caplog.records if r.name == "unimixer_plan.search.optuna_search"]
     assert record.getMessage().startswith("optuna tell failed: ") and "already finished" in record.getMessage()
     assert search._ot_study.trials[0].state == TrialState.FAIL
 

@@ -2,6 +2,7 @@
 
 plan.json     resolved inputs, versions, seed
 trials.csv    one row per finished trial, appended as each finishes (nothing finished is lost)
+curves.csv    every trial's learning curve: validation after each epoch (the fit can be redone from it)
 pareto.csv    the non-dominated full-fidelity trials
 chosen.yaml   the chosen config, loadable by unimixer_plan.mixers.load_config
 summary.json  the chosen config's costs against each budget, and its quality
@@ -34,6 +35,10 @@ class RunFolder:
     @property
     def trials_file(self) -> Path:
         return self.path / "trials.csv"
+
+    @property
+    def curves_file(self) -> Path:
+        return self.path / "curves.csv"
 
     @property
     def pareto_file(self) -> Path:
@@ -118,6 +123,36 @@ class RunFolder:
             writer.writerow(record.to_csv_row())
             handle.flush()
 
+    def append_curve(self, trial_id: int, history: list[list[float]]) -> None:
+        """A trial's checkpoints, [epoch, samples_seen, val_logloss, val_auc] each (the fixed validation
+        subsample), as rows of curves.csv."""
+        new = not self.curves_file.exists()
+        with self.curves_file.open("a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new:
+                writer.writerow(CURVE_COLUMNS)
+            writer.writerows([trial_id, *checkpoint] for checkpoint in history)
+            handle.flush()
+
+    def load_curves(self) -> dict[int, list[tuple[int, int, float, float]]]:
+        """trial id -> its checkpoints (epoch, samples_seen, val_logloss, val_auc), in epoch order."""
+        curves: dict[int, list[tuple[int, int, float, float]]] = {}
+        if not self.curves_file.exists():
+            return curves
+        with self.curves_file.open(newline="") as handle:
+            for line, raw in enumerate(csv.DictReader(handle), start=2):
+                try:
+                    point = (
+                        int(raw["epoch"]),
+                        int(raw["samples_seen"]),
+                        float(raw["val_logloss"]),
+                        float(raw["val_auc"]),
+                    )
+                    curves.setdefault(int(raw["trial_id"]), []).append(point)
+                except (KeyError, TypeError, ValueError):
+                    raise PlanError(f"{self.curves_file}: line {line}: corrupt curve row") from None
+        return curves
+
     def load_trials(self) -> list[TrialRecord]:
         if not self.trials_file.exists():
             return []
@@ -130,6 +165,9 @@ class RunFolder:
             writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()
             writer.writerows(rows)
+
+
+CURVE_COLUMNS = ("trial_id", "epoch", "samples_seen", "val_logloss", "val_auc")
 
 
 def read_trials(path: Path) -> list[TrialRecord]:

@@ -53,17 +53,19 @@ def export_metadata(plan: PlanConfig, data: CTRData, chosen: Chosen) -> dict[str
         },
         "budget": plan.to_dict()["budget"],
         "metrics": metrics,
-        "setting": plan_setting(plan),
+        "setting": plan_setting(plan, chosen.fidelity),
         "versions": package_versions(),
     }
 
 
-def plan_setting(plan: PlanConfig) -> dict[str, Any]:
+def plan_setting(plan: PlanConfig, samples: int | None = None) -> dict[str, Any]:
     """The setting the metrics are for: the data (paths made absolute, so the file reproduces it from
-    any directory), the distinct training samples, the seed and the trainer. ``unimixer-plan train``
-    reads it back (``unimixer_plan.train_command.PlanSetting``)."""
+    any directory), the distinct training samples (``samples``: a ladder's prediction is for the
+    production data, a direct search's measurement for its fidelity), the seed and the trainer.
+    ``unimixer-plan train`` reads it back (``unimixer_plan.train_command.PlanSetting``)."""
+    samples = samples if samples is not None else plan.fidelity
     data = asdict(plan.data)
     for key in ("path", "schema_path", "valid_path", "test_path", "cache_dir"):
         if data[key]:
             data[key] = str(Path(data[key]).resolve())
-    return {"data": data, "train_samples": plan.fidelity, "seed": plan.seed, "trainer": asdict(plan.train)}
+    return {"data": data, "train_samples": samples, "seed": plan.seed, "trainer": asdict(plan.train)}

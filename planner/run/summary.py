@@ -45,29 +45,34 @@ class Certificate:
 
 @dataclass(frozen=True)
 class HeldOut:
-    """A family's scaling posterior refitted without its largest rung, predicting it: the
-    prediction's own extrapolation check (``scaling.ladder.held_out_check``). ``interval``: the
-    central 90 % interval of a measurement at that rung (None in summaries written before it)."""
+    """A family's law refitted without its top rung, predicting the top rung's diagonal point: the
+    prediction's own extrapolation check (``scaling.prediction.held_out_check``). ``step`` is how far
+    that check reaches (held-out point / largest point kept, in FLOPs and data), to be read next to the
+    real step (the target's extrapolation); ``interval`` is the central 90 % interval of a measurement
+    there, and ``misspecification_sd`` how far outside it the point fell (0 inside)."""
 
     compute: float
+    samples: float
     actual: float
     predicted: float
     relative_error: float
-    extrapolation_factor: float
-    interval: list[float] | None = None
+    step: dict[str, float]
+    interval: list[float]
+    misspecification_sd: float = 0.0
 
     @property
-    def covered(self) -> bool | None:
-        """Whether the measured loss lies in the interval (None without one)."""
-        return None if self.interval is None else self.interval[0] <= self.actual <= self.interval[1]
+    def covered(self) -> bool:
+        """Whether the measured loss lies in the interval (the check passed)."""
+        return self.interval[0] <= self.actual <= self.interval[1]
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return dataclasses.asdict(self) | {"passed": self.covered}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HeldOut:
-        interval = data.get("interval")
-        return cls(**{**data, "interval": list(interval) if interval is not None else None})
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        return cls(**{**values, "interval": list(values["interval"])})
 
 
 @dataclass(frozen=True)
@@ -112,8 +117,12 @@ class Chosen:
     proxy_points: list[dict[str, Any]] | None = None  # the best proxy per rung, as in scaling.json
     gain_over_baselines: dict[str, BaselineGain] | None = None  # None until the baselines are compared
     # a target's distance from its evidence: target / largest proxy, in FLOPs/sample and in distinct
-    # training samples (1.0: the prediction is for the proxies' data size, no data axis yet)
+    # training samples (the prediction is for the production data, ``fidelity``)
     extrapolation: dict[str, float] | None = None
+    # a target's family's best proxy on the top rung (measured: what the baselines are compared with)
+    top_proxy: dict[str, Any] | None = None
+    # what the budget's last 4x of FLOPs buys at the production data (``scaling.ladder.compute_pays``)
+    compute_pays: dict[str, Any] | None = None
 
     @classmethod
     def of_trial(
@@ -149,6 +158,8 @@ class Chosen:
                 "fit": self.fit,
                 "proxy_points": self.proxy_points,
                 "extrapolation": self.extrapolation,
+                "top_proxy": self.top_proxy,
+                "compute_pays": self.compute_pays,
             }
         else:
             out |= {
@@ -185,6 +196,8 @@ class Chosen:
             fit=data.get("fit"),
             proxy_points=data.get("proxy_points"),
             extrapolation=data.get("extrapolation"),
+            top_proxy=data.get("top_proxy"),
+            compute_pays=data.get("compute_pays"),
             gain_over_baselines={n: BaselineGain.from_dict(g) for n, g in gains.items()} if gains is not None else None,
         )
 
@@ -213,6 +226,7 @@ class PlanSummary:
     planned_trials: int | None = None
     # per family with a prediction at its target: the probability that it has the lowest logloss there
     family_probabilities: dict[str, float] | None = None
+    train_samples: int | None = None  # a ladder's: the production data its predictions are for
 
     @staticmethod
     def count_by_status(records: list[TrialRecord]) -> dict[str, int]:
@@ -243,6 +257,10 @@ class PlanSummary:
             out["planned_trials"] = self.planned_trials
         if self.family_probabilities is not None:
             out["family_probabilities"] = self.family_probabilities
+        if self.train_samples is not None:
+            out["train_samples"] = self.train_samples
+        if self.chosen is not None and self.chosen.extrapolation is not None:
+            out["extrapolation"] = self.chosen.extrapolation  # also at the top: a prediction's first caveat
         return out
 
     @classmethod
@@ -268,4 +286,5 @@ class PlanSummary:
             warnings=tuple(warnings) if warnings is not None else None,
             planned_trials=data.get("planned_trials"),
             family_probabilities=data.get("family_probabilities"),
+            train_samples=data.get("train_samples"),
         )

@@ -19,6 +19,7 @@ from unimixer_plan.mixers import ModelConfig
 TRIAL_COLUMNS = (
     "trial_id",
     "rung",
+    "role",
     "optuna_trial",
     "family",
     "n_tokens",
@@ -30,6 +31,7 @@ TRIAL_COLUMNS = (
     "ffn_ratio",
     "embed_dim",
     "fidelity",
+    "seed",
     "samples_seen",
     "epochs",
     "best_epoch",
@@ -51,6 +53,7 @@ INT_COLUMNS = (
     "rung",
     "optuna_trial",
     "fidelity",
+    "seed",
     "samples_seen",
     "epochs",
     "best_epoch",
@@ -87,6 +90,22 @@ class TrialStatus(StrEnum):
 STATUSES = tuple(s.value for s in TrialStatus)
 
 
+class TrialRole(StrEnum):
+    """Why a trial ran.
+
+    SEARCH: proposed by the search of its rung (the only trials the Pareto set and the choice see)
+    DATA:   a rung's best shape trained again on a fraction of the rung's rows (the scaling law's data axis)
+    SEED:   a rung's best shape trained again with another seed on the same rows (the proxies' noise)
+    """
+
+    SEARCH = "search"
+    DATA = "data"
+    SEED = "seed"
+
+
+ROLES = tuple(r.value for r in TrialRole)
+
+
 def _int(value: Any) -> int | None:
     """A count from a Ray result, where absent may be None or NaN (an infeasible trial's costs)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -106,7 +125,8 @@ class TrialRecord:
     trials.csv has always read back (an empty cell either way)."""
 
     trial_id: int  # unique across rungs and resumes
-    rung: int  # 0 on a direct search; 1.. on a proxy ladder
+    rung: int  # 0 on a direct search; 1.. on a proxy ladder (a measurement: its source trial's rung)
+    role: TrialRole = TrialRole.SEARCH
     optuna_trial: int | None = None
     family: str | None = None  # None: no model (no width fits the sampled knobs)
     n_tokens: int | None = None
@@ -118,6 +138,7 @@ class TrialRecord:
     ffn_ratio: int | None = None
     embed_dim: int | None = None
     fidelity: int | None = None  # distinct training rows
+    seed: int | None = None  # the training seed
     samples_seen: int | None = None  # epochs x rows
     epochs: int | None = None
     best_epoch: int | None = None  # the epoch whose weights the metrics are of
@@ -141,11 +162,17 @@ class TrialRecord:
             number = math.nan if value is None or value != value else float(value)
             object.__setattr__(self, name, number)
         object.__setattr__(self, "status", TrialStatus(self.status))
+        object.__setattr__(self, "role", TrialRole(self.role))
 
     @property
     def is_complete(self) -> bool:
-        """Full fidelity with a measured logloss: the only trials the Pareto set and the choice see."""
+        """Full fidelity with a measured logloss (a search trial: the only trials the Pareto set and the
+        choice see; a measurement: usable by the scaling law)."""
         return self.status is TrialStatus.OK and math.isfinite(self.val_logloss)
+
+    @property
+    def is_search(self) -> bool:
+        return self.role is TrialRole.SEARCH
 
     @property
     def knobs(self) -> dict[str, int | None]:
@@ -178,11 +205,13 @@ class TrialRecord:
             values[column] = float(raw[column]) if raw[column] not in ("", None) else math.nan
         if raw["status"] not in STATUSES:
             raise ValueError(f"status {raw['status']!r} is not one of {STATUSES}")
+        if raw["role"] not in ROLES:
+            raise ValueError(f"role {raw['role']!r} is not one of {ROLES}")
         for column in TEXT_COLUMNS:
             values[column] = raw[column] or None
         if values["trial_id"] is None or values["rung"] is None:
             raise ValueError("trial_id and rung are required")
-        return cls(**values, status=TrialStatus(raw["status"]))
+        return cls(**values, status=TrialStatus(raw["status"]), role=TrialRole(raw["role"]))
 
     @classmethod
     def from_ray_result(
@@ -206,10 +235,12 @@ class TrialRecord:
         return cls(
             trial_id=trial_id,
             rung=config.get("rung", 0),
+            role=TrialRole(config.get("role", TrialRole.SEARCH)),
             optuna_trial=config.get("trial_number"),
             family=model.get("family"),
             **{k: model.get(k) for k in KNOB_COLUMNS},
             fidelity=_int(result.get("distinct_samples")),
+            seed=_int(config.get("seed")),
             samples_seen=_int(result.get("samples_seen")),
             epochs=_int(result.get("epoch")),
             best_epoch=_int(result.get("best_epoch")),

@@ -22,7 +22,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,19 +31,17 @@ import ray
 import torch
 from optuna.trial import TrialState
 from ray import tune
-from ray.tune.search.optuna import OptunaSearch
 from unimixer_plan.data import CTRData
 from unimixer_plan.mixers import ModelConfig, analytic_cost
 from unimixer_plan.plan_config import PlanConfig
 from unimixer_plan.profiling import measure_latency_ms
 from unimixer_plan.run.folder import RunFolder
-from unimixer_plan.run.trial_record import TrialRecord
+from unimixer_plan.run.trial_record import TrialRecord, TrialRole
+from unimixer_plan.search.optuna_search import OBJECTIVES, PlanSearch, model_key
 from unimixer_plan.search.pareto_asha import ParetoASHA
 from unimixer_plan.search.rungs import Rung, SearchRunner, check_ray_address
 from unimixer_plan.search_spaces import CostAwareSpace, FamilySpace, Limits
 from unimixer_plan.training.trainer import Checkpoint, evaluate
-
-OBJECTIVES = ["val_logloss", "flops"]
 
 
 def baseline_logloss(labels: torch.Tensor) -> float:
@@ -52,86 +50,24 @@ def baseline_logloss(labels: torch.Tensor) -> float:
     return -(p * math.log(p) + (1 - p) * math.log(1 - p))
 
 
-class PlanSearch(OptunaSearch):
-    """OptunaSearch that tells Optuna what really happened to a trial.
-
-    Stopped by successive halving -> PRUNED; failed -> FAIL; not trained because a measured
-    budget (latency) is broken -> COMPLETE with the base-rate logloss and a violated
-    constraint, so that constrained TPE learns to avoid that region.
-
-    A proposal that resolves to an architecture this search already trained to completion
-    does not spend a trial: Optuna is told the known result and asked again (TPE repeats
-    itself in small discrete spaces, and the cost-aware width solve maps many proposals to
-    one architecture).
-    """
-
-    def __init__(self, *args: Any, latency_budget: float | None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.latency_budget = latency_budget
-        self.trained: dict[str, dict[str, Any]] = {}  # model config (JSON) -> its final result
-        self.duplicates = 0
-
-    def suggest(self, trial_id: str) -> dict | None:
-        for _ in range(MAX_DUPLICATE_DRAWS):
-            config = super().suggest(trial_id)
-            known = self.trained.get(_model_key(config)) if config else None
-            if known is None:
-                return config
-            ot_trial = self._ot_trials.pop(trial_id)
-            self._tell(ot_trial, known, error=False)
-            self.duplicates += 1
-        return config  # still a repeat: let it run; the trainable answers it from its cache
-
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
-            return
-        result = result or {}
-        self._tell(self._ot_trials[trial_id], result, error)
-        if not error and result.get("status") == "ok" and result.get("model_key"):
-            self.trained[result["model_key"]] = result
-        self._completed_trials.add(trial_id)
-
-    def _tell(self, ot_trial: Any, result: dict[str, Any], error: bool) -> None:
-        latency = result.get("latency_ms")
-        status = result.get("status")
-        try:
-            if self.latency_budget is not None and latency is not None and math.isfinite(latency):
-                ot_trial.set_constraint("latency", latency - self.latency_budget)
-            else:
-                ot_trial.set_constraint("latency", -1.0)
-            if (
-                error
-                or status in (None, "failed")
-                or (status == "infeasible" and not math.isfinite(result.get("flops", math.nan)))
-            ):
-                self._ot_study.tell(ot_trial, state=TrialState.FAIL)
-            elif status == "infeasible":
-                self._ot_study.tell(ot_trial, [result["val_logloss"], result["flops"]])
-            elif status == "running":  # its last report was an epoch's: the scheduler stopped it
-                self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
-            else:
-                self._ot_study.tell(ot_trial, [result[m] for m in OBJECTIVES])
-        except (ValueError, RuntimeError) as err:  # a trial Optuna already finished (resume edge cases)
-            logging.getLogger(__name__).debug("optuna tell failed: %s", err)
-
-
-MAX_DUPLICATE_DRAWS = 20
-
-
-def _model_key(config: dict[str, Any]) -> str | None:
-    model = config.get("model")
-    return hashlib.sha1(json.dumps(model, sort_keys=True).encode()).hexdigest()[:16] if model else None
-
-
 def architecture_key(model: dict[str, Any], fidelity: int, seed: int, train: dict[str, Any]) -> str:
     text = json.dumps({"model": model, "fidelity": fidelity, "seed": seed, "train": train}, sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
+def trial_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A Tune trial's config as the trial sees it: a fixed trial's own fields (``FixedTrial``: model,
+    rung, rows, seed, role) over the rung's constants."""
+    return {**config, **config.get("trial", {})}
+
+
 def run_trial(config: dict[str, Any], data: CTRData, plan: dict[str, Any]) -> None:
     """The Tune trainable: one candidate, reported after every epoch (status "running", for
-    the successive-halving scheduler) and once at the end (its final status)."""
+    the successive-halving scheduler) and once at the end (its final status). A searched trial's
+    config carries its rung's rows and seed; a fixed one (a measurement) nests its own under "trial"."""
+    config = trial_config(config)
     settings = PlanConfig.from_dict(plan)
+    samples, seed = config["fidelity"], config["seed"]
     torch.set_num_threads(max(1, int(settings.cpus_per_trial)))
     device = "cuda" if settings.gpus_per_trial > 0 and torch.cuda.is_available() else "cpu"
     if config["model"] is None:  # no valid width for the sampled knobs
@@ -152,11 +88,11 @@ def run_trial(config: dict[str, Any], data: CTRData, plan: dict[str, Any]) -> No
     model = ModelConfig.from_dict(config["model"])
     cost = analytic_cost(model)
     base = {
-        "model_key": _model_key(config),
+        "model_key": model_key(config),
         "flops": cost.flops,
         "params_dense": cost.params_dense,
         "latency_ms": float("nan"),
-        "distinct_samples": min(settings.fidelity, len(data.train)),
+        "distinct_samples": min(samples, len(data.train)),
     }
     budget = settings.budget
     if config["measure_latency"]:
@@ -177,7 +113,7 @@ def run_trial(config: dict[str, Any], data: CTRData, plan: dict[str, Any]) -> No
             }
         )
         return
-    key = architecture_key(config["model"], settings.fidelity, settings.seed, plan["train"])
+    key = architecture_key(config["model"], samples, seed, plan["train"])
     cache = Path(config["cache_dir"]) / f"{key}.json"
     if cache.exists():  # the same architecture already trained to convergence in this run: reuse it
         tune.report({**base, **json.loads(cache.read_text()), "cached": True})
@@ -200,8 +136,8 @@ def run_trial(config: dict[str, Any], data: CTRData, plan: dict[str, Any]) -> No
     result = evaluate(
         model,
         data,
-        settings.fidelity,
-        seed=settings.seed,
+        samples,
+        seed=seed,
         settings=settings.train,
         reporter=report_epoch,
         device=device,
@@ -215,6 +151,7 @@ def run_trial(config: dict[str, Any], data: CTRData, plan: dict[str, Any]) -> No
         "stop_reason": result.stop_reason,
         "learning_rate": result.learning_rate,
         "batch_size": result.batch_size,
+        "history": [[c.epoch, c.samples_seen, c.val_logloss, c.val_auc] for c in result.history],
         "val_logloss": result.val_logloss,
         "val_auc": result.val_auc,
         "wall_time_s": result.wall_time_s,
@@ -241,8 +178,10 @@ class TrialRecorder(tune.Callback):
         self._record(trial, errored=True)
 
     def _record(self, trial: Any, errored: bool) -> None:
-        record = TrialRecord.from_ray_result(self.next_id, trial.config, trial.last_result, errored)
+        record = TrialRecord.from_ray_result(self.next_id, trial_config(trial.config), trial.last_result, errored)
         self.folder.append_trial(record)
+        if trial.last_result and trial.last_result.get("history"):
+            self.folder.append_curve(record.trial_id, trial.last_result["history"])
         self.next_id += 1
         self.recorded += 1
         self.on_row(record)
@@ -313,11 +252,55 @@ def run_search(
 ) -> int:
     """Search one rung inside an open ``ray_session``; returns how many trials it recorded
     (fewer than asked, without a time budget, means Ctrl-C stopped it)."""
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, data=data, plan=plan.to_dict()),
+        {"cpu": plan.cpus_per_trial, "gpu": plan.gpus_per_trial},
+    )
+    cpus = ray.cluster_resources().get("CPU", 1)
+    constants = {"cache_dir": str(folder.cache_dir.resolve()), "rung": rung.index}
+    if rung.fixed:  # measurements: exactly these trials, each trained to the end (nothing to search or stop)
+        constants |= {"measure_latency": False, "feasible": True}
+        param_space = constants | {"trial": tune.grid_search([asdict(t) for t in rung.fixed])}
+        tune_config = tune.TuneConfig(
+            num_samples=1,
+            max_concurrent_trials=max(1, int(cpus // plan.cpus_per_trial)),
+            reuse_actors=True,
+            time_budget_s=rung.time_budget_s,
+        )
+    else:
+        param_space, tune_config = _search_config(plan, folder, data, spaces, rung, attempt, constants, cpus)
+    recorder = TrialRecorder(folder, on_row)
+    tuner = tune.Tuner(
+        trainable,
+        param_space=param_space,
+        tune_config=tune_config,
+        run_config=tune.RunConfig(
+            name=f"{rung.study_name}-{attempt}",
+            storage_path=str((folder.path / "ray").resolve()),
+            verbose=1 if plan.verbose else 0,
+            callbacks=[recorder],
+            failure_config=tune.FailureConfig(max_failures=0),
+        ),
+    )
+    tuner.fit()
+    return recorder.recorded
+
+
+def _search_config(
+    plan: PlanConfig,
+    folder: RunFolder,
+    data: CTRData,
+    spaces: dict[str, FamilySpace],
+    rung: Rung,
+    attempt: int,
+    constants: dict[str, Any],
+    cpus: float,
+) -> tuple[dict[str, Any], tune.TuneConfig]:
+    """A searched rung: the cost-aware space through OptunaSearch, multi-objective successive halving."""
     mark_interrupted_trials_failed(folder.optuna_url, rung.study_name)
-    schema = data.schema
     limits = Limits(flops=rung.flops, params=plan.budget.params)
     searched = {f: spaces[f] for f in rung.families} if rung.families else spaces
-    space = CostAwareSpace(searched, limits, rung.ceiling_flops, schema, min_cost_level=rung.min_cost_level)
+    space = CostAwareSpace(searched, limits, rung.ceiling_flops, data.schema, min_cost_level=rung.min_cost_level)
     latency_budget = plan.budget.latency_ms if rung.measure_latency else None
     search = PlanSearch(
         space=space,
@@ -329,38 +312,22 @@ def run_search(
         latency_budget=latency_budget,
     )
     scheduler = ParetoASHA(time_attr="epoch", objectives=("val_logloss", "flops"), milestones=plan.halving_epochs)
-    cpus = ray.cluster_resources().get("CPU", 1)
-    trainable = tune.with_resources(
-        tune.with_parameters(run_trial, data=data, plan=plan.to_dict()),
-        {"cpu": plan.cpus_per_trial, "gpu": plan.gpus_per_trial},
-    )
-    constants = {
-        "cache_dir": str(folder.cache_dir.resolve()),
-        "rung": rung.index,
+    samples = rung.samples if rung.samples is not None else plan.fidelity
+    param_space = constants | {
         "measure_latency": latency_budget is not None,
+        "fidelity": samples,
+        "seed": plan.seed,
+        "role": TrialRole.SEARCH.value,
     }
-    recorder = TrialRecorder(folder, on_row)
-    tuner = tune.Tuner(
-        trainable,
-        param_space=constants,
-        tune_config=tune.TuneConfig(
-            search_alg=search,
-            scheduler=scheduler,
-            num_samples=rung.trials,
-            max_concurrent_trials=max(1, int(cpus // plan.cpus_per_trial)),
-            reuse_actors=True,
-            time_budget_s=rung.time_budget_s,
-        ),
-        run_config=tune.RunConfig(
-            name=f"{rung.study_name}-{attempt}",
-            storage_path=str((folder.path / "ray").resolve()),
-            verbose=1 if plan.verbose else 0,
-            callbacks=[recorder],
-            failure_config=tune.FailureConfig(max_failures=0),
-        ),
+    tune_config = tune.TuneConfig(
+        search_alg=search,
+        scheduler=scheduler,
+        num_samples=rung.trials,
+        max_concurrent_trials=max(1, int(cpus // plan.cpus_per_trial)),
+        reuse_actors=True,
+        time_budget_s=rung.time_budget_s,
     )
-    tuner.fit()
-    return recorder.recorded
+    return param_space, tune_config
 
 
 def check_plan_ray_address(plan: PlanConfig) -> None:

@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from unimixer_plan.run.trial_record import KNOB_COLUMNS as KNOB_NAMES
 from unimixer_plan.search.ray_address import check_ray_address, ray_address_endpoint
 from unimixer_plan.search_spaces.cost_aware import MIN_COST_LEVEL
 
@@ -25,8 +26,32 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class FixedTrial:
+    """A trial that is not searched: a rung's best shape trained again on other rows or with another
+    seed (``TrialRecord.role`` data or seed), to measure the scaling law's data axis and the noise."""
+
+    model: dict[str, Any]  # ModelConfig.to_dict()
+    rung: int  # the rung of the trial it repeats
+    samples: int  # distinct training rows
+    seed: int
+    role: str  # TrialRole value
+
+    def matches(self, record: TrialRecord) -> bool:
+        """Whether ``record`` is this trial (already run: resume skips it)."""
+        knobs = {k: self.model.get(k) for k in ("family", *KNOB_NAMES)}
+        return (
+            record.role == self.role
+            and record.rung == self.rung
+            and record.seed == self.seed
+            and record.fidelity == self.samples
+            and {"family": record.family, **record.knobs} == knobs
+        )
+
+
+@dataclass(frozen=True)
 class Rung:
-    """One search: its FLOPs budget (the plan's own, or a proxy's), study and trial count."""
+    """One search: its FLOPs budget (the plan's own, or a proxy's), the distinct training rows of its
+    trials, its study and trial count. A rung with ``fixed`` trials searches nothing: it trains them."""
 
     index: int
     flops: float | None
@@ -37,6 +62,8 @@ class Rung:
     families: tuple[str, ...] = ()  # empty: every family of the space
     min_cost_level: float = MIN_COST_LEVEL
     time_budget_s: float | None = None
+    samples: int | None = None  # None: the plan's fidelity
+    fixed: tuple[FixedTrial, ...] = ()
 
 
 # run_rung(plan, folder, data, spaces, rung, attempt, on_row) -> trials recorded in folder's trials.csv;
@@ -62,4 +89,4 @@ class SearchRunner:
     run_rung: SearchRung
 
 
-__all__ = ["Rung", "SearchRung", "SearchRunner", "check_ray_address", "ray_address_endpoint"]
+__all__ = ["FixedTrial", "Rung", "SearchRung", "SearchRunner", "check_ray_address", "ray_address_endpoint"]

@@ -1,0 +1,88 @@
+"""The searcher of a rung: Optuna's multi-objective TPE through Ray Tune, told what really happened.
+
+Objectives: validation logloss and FLOPs, both minimised; budgets are Optuna constraints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from typing import Any
+
+from optuna.trial import TrialState
+from ray.tune.search.optuna import OptunaSearch
+
+OBJECTIVES = ["val_logloss", "flops"]
+
+
+class PlanSearch(OptunaSearch):
+    """OptunaSearch that tells Optuna what really happened to a trial.
+
+    Stopped by successive halving -> PRUNED; failed -> FAIL; not trained because a measured
+    budget (latency) is broken -> COMPLETE with the base-rate logloss and a violated
+    constraint, so that constrained TPE learns to avoid that region.
+
+    A proposal that resolves to an architecture this search already trained to completion
+    does not spend a trial: Optuna is told the known result and asked again (TPE repeats
+    itself in small discrete spaces, and the cost-aware width solve maps many proposals to
+    one architecture).
+    """
+
+    def __init__(self, *args: Any, latency_budget: float | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.latency_budget = latency_budget
+        self.trained: dict[str, dict[str, Any]] = {}  # model config (JSON) -> its final result
+        self.duplicates = 0
+
+    def suggest(self, trial_id: str) -> dict | None:
+        for _ in range(MAX_DUPLICATE_DRAWS):
+            config = super().suggest(trial_id)
+            known = self.trained.get(model_key(config)) if config else None
+            if known is None:
+                return config
+            ot_trial = self._ot_trials.pop(trial_id)
+            self._tell(ot_trial, known, error=False)
+            self.duplicates += 1
+        return config  # still a repeat: let it run; the trainable answers it from its cache
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        result = result or {}
+        self._tell(self._ot_trials[trial_id], result, error)
+        if not error and result.get("status") == "ok" and result.get("model_key"):
+            self.trained[result["model_key"]] = result
+        self._completed_trials.add(trial_id)
+
+    def _tell(self, ot_trial: Any, result: dict[str, Any], error: bool) -> None:
+        latency = result.get("latency_ms")
+        status = result.get("status")
+        try:
+            if self.latency_budget is not None and latency is not None and math.isfinite(latency):
+                ot_trial.set_constraint("latency", latency - self.latency_budget)
+            else:
+                ot_trial.set_constraint("latency", -1.0)
+            if (
+                error
+                or status in (None, "failed")
+                or (status == "infeasible" and not math.isfinite(result.get("flops", math.nan)))
+            ):
+                self._ot_study.tell(ot_trial, state=TrialState.FAIL)
+            elif status == "infeasible":
+                self._ot_study.tell(ot_trial, [result["val_logloss"], result["flops"]])
+            elif status == "running":  # its last report was an epoch's: the scheduler stopped it
+                self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
+            else:
+                self._ot_study.tell(ot_trial, [result[m] for m in OBJECTIVES])
+        except (ValueError, RuntimeError) as err:  # a trial Optuna already finished (resume edge cases)
+            logging.getLogger(__name__).debug("optuna tell failed: %s", err)
+
+
+MAX_DUPLICATE_DRAWS = 20
+
+
+def model_key(config: dict[str, Any]) -> str | None:
+    model = config.get("model")
+    return hashlib.sha1(json.dumps(model, sort_keys=True).encode()).hexdigest()[:16] if model else None
