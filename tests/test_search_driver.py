@@ -146,3 +146,36 @@ def test_the_scheduler_counts_every_stop_and_passes_eta_on():
     got = decisions(scheduler, [(t, {"samples": 10, "val_logloss": v, "flops": f}) for t, v, f in at])
     assert got == [TrialScheduler.CONTINUE, TrialScheduler.STOP, TrialScheduler.STOP]
     assert scheduler.stopped == 2
+
+
+@pytest.mark.parametrize("fixed", [True, False])
+def test_the_trainable_trains_on_its_trial_s_rows_and_seed_and_the_record_says_so(fixed, monkeypatch, tmp_path):
+    # A measurement (a fixed trial) carries its own rung, rows, seed and role; a searched trial its rung's.
+    from dataclasses import asdict
+
+    from unimixer_plan.data import DataSpec, load_data
+    from unimixer_plan.plan_config import Budget, PlanConfig
+    from unimixer_plan.run.trial_record import TrialRecord, TrialRole
+    from unimixer_plan.search import driver
+    from unimixer_plan.search.rungs import FixedTrial
+    from unimixer_plan.training.trainer import TrainSettings
+
+    from tests.conftest import small_config
+
+    reports = []
+    monkeypatch.setattr(driver.tune, "report", lambda metrics, **kw: reports.append(metrics))
+    data = load_data(DataSpec(seed=0, vocab_cap=200, synthetic_val_rows=512), train_rows=2_000)
+    model = small_config("rankmixer", **data.schema)
+    plan = PlanConfig(budget=Budget(flops=1e6), fidelity=1_000, seed=3, train=TrainSettings(max_epochs=1))
+    config = {"cache_dir": str(tmp_path), "rung": 9, "measure_latency": False, "feasible": True}
+    if fixed:
+        config["trial"] = asdict(FixedTrial(model.to_dict(), rung=2, samples=500, seed=7, role="seed"))
+    else:
+        config |= {"model": model.to_dict(), "fidelity": 1_500, "seed": 3, "role": "search"}
+    driver.run_trial(config, data, plan.to_dict())
+    final = reports[-1]
+    assert final["status"] == "ok" and final["distinct_samples"] == (500 if fixed else 1_500)
+    assert final["history"] and final["history"][0][:2] == [1, 500 if fixed else 1_500]
+    record = TrialRecord.from_ray_result(0, driver.trial_config(config), final, errored=False)
+    expected = (2, TrialRole.SEED, 7, 500) if fixed else (9, TrialRole.SEARCH, 3, 1_500)
+    assert (record.rung, record.role, record.seed, record.fidelity) == expected
