@@ -47,7 +47,7 @@ def run_case(case: dict, folder: Path, families: list[str]) -> dict:
         f"{PROXY_MAX:g}",
         "--seed",
         str(case["seed"]),
-        *sum((["--families", f] for f in families), []),
+        *[part for family in families for part in ("--families", family)],
         *case["args"],
         "--out",
         str(run_dir),
