@@ -91,7 +91,7 @@ def finish_ladder(
         rungs=scaling["rungs"],
         held_out={a.family: HeldOut.from_dict(a.held_out) for a in analyses if a.held_out},
         family_probabilities=probabilities,
-        warnings=warnings + compute_warning(chosen, target_samples),
+        warnings=warnings + unchecked_warning(chosen, len(ladder)) + compute_warning(chosen, target_samples),
         train_samples=target_samples,
     )
     if chosen is not None:
@@ -167,6 +167,17 @@ def choose_family(
                 "predicted interval is set by the stated prior, not by the proxies"
             )
     return chosen, probabilities, tuple(warnings)
+
+
+def unchecked_warning(chosen: FamilyScaling | None, rungs: int) -> tuple[str, ...]:
+    """When the chosen family's law was never tested on a rung it was not fitted to."""
+    if chosen is None or chosen.held_out is not None:
+        return ()
+    return (
+        f"no held-out check: {rungs} rungs leave {rungs - 1} below the top, and a law needs 3 to be refitted "
+        "without it; the interval is untested on this ladder (a fourth rung, from a higher --proxy-max-flops or a "
+        "larger budget, tests it)",
+    )
 
 
 def compute_warning(chosen: FamilyScaling | None, samples: int) -> tuple[str, ...]:

@@ -719,3 +719,16 @@ def test_when_the_last_4x_of_flops_buys_nothing_the_summary_says_so(tmp_path, no
     # a law on which compute pays says nothing of the kind
     steep = run_plan(replace(plan, out=str(tmp_path / "steep")), search=ladder_search().runner).summary
     assert steep.chosen.compute_pays["pays"] and not any(w.startswith("more FLOPs") for w in steep.warnings)
+
+
+def test_a_ladder_too_short_for_a_held_out_check_says_its_interval_is_untested(tmp_path, no_report_no_certify):
+    # three rungs: refitting without the top leaves two, too few for the law
+    plan = replace(ladder_plan(tmp_path), proxy_max_flops=3.75e5)
+    summary = run_plan(plan, search=ladder_search().runner).summary
+    assert len(summary.rungs) == 3 and summary.chosen.held_out is None
+    [warning] = [w for w in summary.warnings if w.startswith("no held-out check")]
+    assert "3 rungs leave 2 below the top" in warning
+    # four rungs: the check runs, and nothing of the kind is said
+    four = run_plan(replace(plan, out=str(tmp_path / "four"), proxy_max_flops=1.5e6), search=ladder_search().runner)
+    assert len(four.summary.rungs) == 4 and four.summary.chosen.held_out is not None
+    assert not any(w.startswith("no held-out check") for w in four.summary.warnings)
