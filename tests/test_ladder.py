@@ -82,7 +82,7 @@ def test_small_ladder_writes_fits_and_the_held_out_error(small_ladder):
     # the measurements ran for real: quarter-data points and seed replicates, on the rows they name
     roles = {(r["role"], r["rung"], r["fidelity"], r["seed"]) for r in rows if r["role"] != "search"}
     assert ("data", "1", "250", "3") in roles and ("seed", "2", "2000", "4") in roles
-    curves = list(csv.DictReader((out / "curves.csv").open()))
+    curves = list(csv.DictReader((out / "curves.csv").read_text().splitlines()))
     assert {int(r["trial_id"]) for r in curves} >= {int(r["trial_id"]) for r in rows if r["status"] == "ok"}
     with (out / "pareto.csv").open() as handle:
         pareto = list(csv.DictReader(handle))
