@@ -18,6 +18,7 @@ from unimixer_plan.run.records import export_metadata
 from unimixer_plan.run.summary import Chosen, HeldOut
 from unimixer_plan.run.trial_record import ScaledTarget
 from unimixer_plan.scaling.ladder import FamilyScaling, analyse_family, best_per_rung, replicate_noise
+from unimixer_plan.scaling.points import MIN_POINTS
 from unimixer_plan.scaling.posterior import Prior, probability_lowest
 from unimixer_plan.search.pareto import non_dominated
 from unimixer_plan.search.rungs import Rung
@@ -91,7 +92,7 @@ def finish_ladder(
         rungs=scaling["rungs"],
         held_out={a.family: HeldOut.from_dict(a.held_out) for a in analyses if a.held_out},
         family_probabilities=probabilities,
-        warnings=warnings + unchecked_warning(chosen, len(ladder)) + compute_warning(chosen, target_samples),
+        warnings=warnings + unchecked_warning(chosen) + compute_warning(chosen, target_samples),
         train_samples=target_samples,
     )
     if chosen is not None:
@@ -169,14 +170,15 @@ def choose_family(
     return chosen, probabilities, tuple(warnings)
 
 
-def unchecked_warning(chosen: FamilyScaling | None, rungs: int) -> tuple[str, ...]:
+def unchecked_warning(chosen: FamilyScaling | None) -> tuple[str, ...]:
     """When the chosen family's law was never tested on a rung it was not fitted to."""
     if chosen is None or chosen.held_out is not None:
         return ()
+    rungs = {point["rung"] for point in chosen.points}
     return (
-        f"no held-out check: {rungs} rungs leave {rungs - 1} below the top, and a law needs 3 to be refitted "
-        "without it; the interval is untested on this ladder (a fourth rung, from a higher --proxy-max-flops or a "
-        "larger budget, tests it)",
+        f"no held-out check: {chosen.family}'s law has points on {len(rungs) - 1} rung(s) below its top one and "
+        f"refitting it without the top needs {MIN_POINTS}; its interval is untested on this ladder (another rung, "
+        "from a higher --proxy-max-flops or a larger budget, tests it)",
     )
 
 

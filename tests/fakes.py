@@ -40,8 +40,8 @@ class Scripted:
 def data_penalty(trial: FixedTrial, source_loss: float) -> float:
     """A measurement's scripted loss: its source trial's, plus 0.01 per halving of the rows, plus a
     seed's small offset (so that replicates have a spread)."""
-    source_samples = trial.samples * (4 if trial.role == TrialRole.DATA else 1)
-    return source_loss + 0.01 * math.log2(source_samples / trial.samples) + 0.0005 * (trial.seed % 3 - 1)
+    source_samples = trial.fidelity * (4 if trial.role == TrialRole.DATA else 1)
+    return source_loss + 0.01 * math.log2(source_samples / trial.fidelity) + 0.0005 * (trial.seed % 3 - 1)
 
 
 @dataclass
@@ -131,7 +131,7 @@ class ScriptedSearch:
                 trial_id=len(rows) + recorded,
                 role=TrialRole(trial.role),
                 optuna_trial=None,
-                fidelity=trial.samples,
+                fidelity=trial.fidelity,
                 seed=trial.seed,
                 val_logloss=self.measure(trial, source.val_logloss),
             )

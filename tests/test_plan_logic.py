@@ -206,7 +206,7 @@ def ladder_loss(family: str, rung, k: int):
 def ladder_measure(trial, source_loss: float) -> float:
     model = ModelConfig.from_dict(trial.model)
     noise = 0.002 * math.sin(5.0 * trial.rung + 11.0 * trial.seed + (1.0 if trial.role == "data" else 0.0))
-    return planted_law(model.family, analytic_cost(model).flops, trial.samples) + noise
+    return planted_law(model.family, analytic_cost(model).flops, trial.fidelity) + noise
 
 
 def ladder_script(rung, k):
@@ -586,7 +586,7 @@ def evidence_search(
             noise += seed_noise * math.sin(
                 3.7 * trial.seed + 1.3 * trial.rung + (1.0 if model.family == "wukong" else 0.0)
             )
-        return evidence_law(model.family, analytic_cost(model).flops, trial.samples, wukong_floor) + noise
+        return evidence_law(model.family, analytic_cost(model).flops, trial.fidelity, wukong_floor) + noise
 
     return ScriptedSearch(script, measure=measure)
 
@@ -704,7 +704,7 @@ def test_when_the_last_4x_of_flops_buys_nothing_the_summary_says_so(tmp_path, no
 
     def measure(trial, source_loss):
         model = ModelConfig.from_dict(trial.model)
-        return flat(model.family, analytic_cost(model).flops, trial.samples) + 0.0005 * math.sin(
+        return flat(model.family, analytic_cost(model).flops, trial.fidelity) + 0.0005 * math.sin(
             trial.seed + trial.rung
         )
 
@@ -727,7 +727,7 @@ def test_a_ladder_too_short_for_a_held_out_check_says_its_interval_is_untested(t
     summary = run_plan(plan, search=ladder_search().runner).summary
     assert len(summary.rungs) == 3 and summary.chosen.held_out is None
     [warning] = [w for w in summary.warnings if w.startswith("no held-out check")]
-    assert "3 rungs leave 2 below the top" in warning
+    assert f"{summary.chosen.model.family}'s law has points on 2 rung(s)" in warning
     # four rungs: the check runs, and nothing of the kind is said
     four = run_plan(replace(plan, out=str(tmp_path / "four"), proxy_max_flops=1.5e6), search=ladder_search().runner)
     assert len(four.summary.rungs) == 4 and four.summary.chosen.held_out is not None

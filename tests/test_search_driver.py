@@ -169,7 +169,7 @@ def test_the_trainable_trains_on_its_trial_s_rows_and_seed_and_the_record_says_s
     plan = PlanConfig(budget=Budget(flops=1e6), fidelity=1_000, seed=3, train=TrainSettings(max_epochs=1))
     config = {"cache_dir": str(tmp_path), "rung": 9, "measure_latency": False, "feasible": True}
     if fixed:
-        config["trial"] = asdict(FixedTrial(model.to_dict(), rung=2, samples=500, seed=7, role="seed"))
+        config["trial"] = asdict(FixedTrial(model.to_dict(), rung=2, fidelity=500, seed=7, role="seed"))
     else:
         config |= {"model": model.to_dict(), "fidelity": 1_500, "seed": 3, "role": "search"}
     driver.run_trial(config, data, plan.to_dict())

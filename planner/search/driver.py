@@ -57,11 +57,8 @@ def architecture_key(model: dict[str, Any], fidelity: int, seed: int, train: dic
 
 def trial_config(config: dict[str, Any]) -> dict[str, Any]:
     """A Tune trial's config as the trial sees it: a fixed trial's own fields (``FixedTrial``: model,
-    rung, rows, seed, role) over the rung's constants, its rows under the name a searched trial's have."""
-    fixed = dict(config.get("trial", {}))
-    if "samples" in fixed:
-        fixed["fidelity"] = fixed.pop("samples")
-    return {**config, **fixed}
+    rung, rows, seed, role) over the rung's constants."""
+    return {**config, **config.get("trial", {})}
 
 
 def run_trial(config: dict[str, Any], data: CTRData, plan: dict[str, Any]) -> None:

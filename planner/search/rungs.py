@@ -32,7 +32,7 @@ class FixedTrial:
 
     model: dict[str, Any]  # ModelConfig.to_dict()
     rung: int  # the rung of the trial it repeats
-    samples: int  # distinct training rows
+    fidelity: int  # distinct training rows (the name a searched trial's config and TrialRecord use)
     seed: int
     role: str  # TrialRole value
 
@@ -43,7 +43,7 @@ class FixedTrial:
             record.role == self.role
             and record.rung == self.rung
             and record.seed == self.seed
-            and record.fidelity == self.samples
+            and record.fidelity == self.fidelity
             and {"family": record.family, **record.knobs} == knobs
         )
 
