@@ -95,7 +95,12 @@ def plan(
     cache_dir: CacheDirOption = None,
     no_cache: NoCacheOption = False,
     families: Annotated[
-        list[str] | None, typer.Option("--families", help="A family to search (repeat the option). Default: all.")
+        list[str] | None,
+        typer.Option(
+            "--families",
+            help="A family to search (repeat the option), or 'all'. Default: rankmixer, unimixer and "
+            "unimixing_lite (every family of --space FILE).",
+        ),
     ] = None,
     space: Annotated[
         Path | None, typer.Option(help="Your own search space (format of search_spaces/default.yaml).")
@@ -149,6 +154,7 @@ def plan(
         from unimixer_plan.plan import default_run_dir
         from unimixer_plan.plan_config import Budget, PlanConfig, parse_fidelity
         from unimixer_plan.run.folder import RunFolder
+        from unimixer_plan.search_spaces import requested_families
 
         if resume is not None:
             plan_config = RunFolder(resume).load_plan()
@@ -174,7 +180,7 @@ def plan(
                     cache_dir,
                     no_cache,
                 ),
-                families=tuple(families or ()),
+                families=requested_families(families, own_space=space is not None),
                 trials=trials,
                 fidelity=parse_fidelity(fidelity),
                 embed_dim=embed_dim,
@@ -218,9 +224,10 @@ def run_with_progress(plan_config: PlanConfig, resume: bool) -> PlanOutcome:
         if len(rungs) > 1:
             budgets = sorted({r.flops for r in rungs})
             listed = ", ".join(f"{b:.3g}" for b in budgets)
+            families = ", ".join(sorted({f for r in rungs for f in r.families}))
             typer.echo(
                 f"proxy ladder: {len(budgets)} rungs at {listed} FLOPs/sample, "
-                f"{rungs[0].trials} trials per family per rung",
+                f"{rungs[0].trials} trials per family per rung ({families})",
                 err=True,
             )
         typer.echo(f"run folder: {plan_config.out} ({done} of {total} trials already done)", err=True)

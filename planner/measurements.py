@@ -3,8 +3,8 @@ the searches alone cannot (``scaling.design``).
 
 - data: every family's best shape of every rung on a quarter of the rung's rows, a point off the
   compute-data diagonal at fixed compute (the law's data axis);
-- seed: the same shapes on the same rows with two more seeds, on every rung but the top (whose
-  trials cost the most), the proxies' noise that the law's likelihood is told.
+- seed: the same shapes on the same rows with SEED_REPLICATES more seeds, on every rung but the top
+  (whose trials cost the most), the proxies' noise that the law's likelihood is told.
 
 They depend only on trials.csv, so a resumed plan recomputes them and runs what is missing.
 """
@@ -15,11 +15,10 @@ from typing import Any
 
 from unimixer_plan.plan_config import PlanConfig
 from unimixer_plan.run.trial_record import TrialRecord, TrialRole
-from unimixer_plan.scaling.design import data_point_samples
+from unimixer_plan.scaling.design import SEED_REPLICATES, data_point_samples
 from unimixer_plan.scaling.ladder import best_per_rung
 from unimixer_plan.search.rungs import FixedTrial, Rung
 
-SEED_REPLICATES = 2
 MEASUREMENT_STUDY = "measurements"
 
 

@@ -26,7 +26,7 @@ from unimixer_plan.run.records import export_metadata
 from unimixer_plan.run.summary import Chosen
 from unimixer_plan.run.trial_record import TrialRecord
 from unimixer_plan.run.versions import package_versions
-from unimixer_plan.scaling.design import DATA_GROWTH
+from unimixer_plan.scaling.design import DATA_GROWTH, SEED_REPLICATES
 from unimixer_plan.scaling.ladder import (
     LADDER_MIN_COST_LEVEL,
     MAX_RUNGS,
@@ -181,12 +181,12 @@ def run_plan(
 
 
 def planned_measurements(rungs: list[Rung], spaces: dict[str, FamilySpace]) -> int:
-    """The measurements a full ladder runs: per family, a data point per rung and two seed replicates
-    per rung below the top (``unimixer_plan.measurements``)."""
+    """The measurements a full ladder runs: per family, a data point per rung and SEED_REPLICATES seed
+    replicates per rung below the top (``unimixer_plan.measurements``)."""
     indices = {r.index for r in rungs}
     if len(indices) < 2:
         return 0
-    return len(spaces) * (len(indices) + 2 * (len(indices) - 1))
+    return len(spaces) * (len(indices) + SEED_REPLICATES * (len(indices) - 1))
 
 
 def plan_data_and_rungs(plan: PlanConfig, spaces: dict[str, FamilySpace]) -> tuple[CTRData, list[Rung]]:

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from unimixer_plan.search_spaces.cost_aware import CostAwareSpace, Limits, smallest_config, solve_width
-from unimixer_plan.search_spaces.spaces import DEFAULT_SPACE_FILE, FamilySpace, IntRange, load_spaces, parse_spaces
+from unimixer_plan.search_spaces.spaces import (
+    DEFAULT_PLAN_FAMILIES,
+    DEFAULT_SPACE_FILE,
+    FamilySpace,
+    IntRange,
+    load_spaces,
+    parse_spaces,
+    requested_families,
+)
 
 __all__ = [
+    "DEFAULT_PLAN_FAMILIES",
     "DEFAULT_SPACE_FILE",
     "CostAwareSpace",
     "FamilySpace",
@@ -13,6 +22,7 @@ __all__ = [
     "Limits",
     "load_spaces",
     "parse_spaces",
+    "requested_families",
     "smallest_config",
     "solve_width",
 ]

@@ -37,12 +37,16 @@ from unimixer_plan.run.records import plan_setting
 from unimixer_plan.run.trial_record import TrialRecord, TrialStatus
 from unimixer_plan.scaling.ladder import FILL_LOW
 from unimixer_plan.search.rungs import check_ray_address, ray_address_endpoint
+from unimixer_plan.search_spaces import DEFAULT_PLAN_FAMILIES, DEFAULT_SPACE_FILE
 from unimixer_plan.summary_text import print_summary
 
 EXE = str(Path(sys.executable).with_name("unimixer-plan"))
 LITE = {"n_tokens": 8, "heads": 2, "rank": 4, "bases": 2, "depth": 2, "ffn_ratio": 2}
 WUKONG = {"n_tokens": 8, "rank": 4, "depth": 2, "ffn_ratio": 2}
-SMALL_DATA = DataSpec(synthetic_val_rows=256)  # the data only sizes the schema here; keep it tiny
+SMALL_DATA = DataSpec(synthetic_val_rows=256)
+DEFAULT_SPACE_TEXT = (
+    Path(__file__).parents[1] / "search_spaces" / DEFAULT_SPACE_FILE
+).read_text()  # the data only sizes the schema here; keep it tiny
 
 
 @pytest.fixture(autouse=True)
@@ -233,9 +237,9 @@ def test_ladder_chooses_the_family_most_likely_lowest_at_the_target(tmp_path, no
     (measured,) = [r for r in search.rungs_run if r.fixed]  # after every search: the measurements
     assert search.rungs_run[-1] is measured
     roles = sorted((t.role, t.rung) for t in measured.fixed)
-    # per family: a quarter-data point on each rung, two seed replicates on each rung but the top
-    assert roles.count(("data", 1)) == 2 and roles.count(("seed", 3)) == 4 and ("seed", 4) not in roles
-    assert len(measured.fixed) == 2 * (4 + 2 * 3) and summary.planned_trials == 16 + 20 == summary.trials
+    # per family: a quarter-data point on each rung, SEED_REPLICATES (1) more seeds on each rung but the top
+    assert roles.count(("data", 1)) == 2 and roles.count(("seed", 3)) == 2 and ("seed", 4) not in roles
+    assert len(measured.fixed) == 2 * (4 + 1 * 3) and summary.planned_trials == 16 + 14 == summary.trials
     assert summary.mode == "ladder" and not summary.interrupted
     scaling = json.loads((Path(plan.out) / "scaling.json").read_text())
     families = scaling["families"]
@@ -267,9 +271,9 @@ def test_ladder_chooses_the_family_most_likely_lowest_at_the_target(tmp_path, no
             "data": 2,
         }
         assert family["target_samples"] == summary.train_samples
-    # the noise measured by the seed replicates, pooled: 2 families x 3 rungs x 2 degrees of freedom
-    assert scaling["noise"]["replicate_dof"] == 12 and 0 < scaling["noise"]["sd"] < 0.01
-    assert lite["prior"]["replicate_dof"] == 12
+    # the noise measured by the seed replicates, pooled: 2 families x 3 rungs x 1 degree of freedom
+    assert scaling["noise"]["replicate_dof"] == 6 and 0 < scaling["noise"]["sd"] < 0.01
+    assert lite["prior"]["replicate_dof"] == 6
     assert summary.held_out.keys() == {"unimixing_lite", "wukong"}
     assert load_config(Path(plan.out) / "chosen.yaml") == chosen.model
     with (Path(plan.out) / "pareto.csv").open() as handle:
@@ -285,10 +289,10 @@ def test_ctrl_c_during_a_ladder_marks_the_run_interrupted_and_resume_finishes_it
     outcome = run_plan(plan, search=ladder_search(interrupt_after=5).runner)
     summary = json.loads((Path(plan.out) / "summary.json").read_text())
     assert summary["interrupted"] is True and summary["mode"] == "ladder" and summary["chosen"] is None
-    assert summary["trials"] == 5 and summary["planned_trials"] == 16 + 20 == outcome.summary.planned_trials
+    assert summary["trials"] == 5 and summary["planned_trials"] == 16 + 14 == outcome.summary.planned_trials
     assert not (Path(plan.out) / "scaling.json").exists()  # no scale-up from a partial ladder
     resumed = run_plan(plan, resume=True, search=ladder_search().runner)
-    assert not resumed.summary.interrupted and resumed.summary.trials == 16 + 20
+    assert not resumed.summary.interrupted and resumed.summary.trials == 16 + 14
     assert resumed.summary.chosen.model.family == "unimixing_lite"
 
 
@@ -498,7 +502,7 @@ def test_ladder_run_folder_records(tmp_path, no_report_no_certify):
     assert scaling["model"] == ladder_outcome.LAW and "N = distinct training samples" in scaling["model"]
     assert scaling["choice_rule"] == ladder_outcome.CHOICE_RULE and "probability" in scaling["choice_rule"]
     summary = outcome.summary
-    assert outcome.folder == RunFolder(out) and len(outcome.trials) == 16 + 20
+    assert outcome.folder == RunFolder(out) and len(outcome.trials) == 16 + 14
     assert summary.rungs == scaling["rungs"]
     with (out / "pareto.csv").open() as handle:
         pareto = list(csv.DictReader(handle))
@@ -732,3 +736,26 @@ def test_a_ladder_too_short_for_a_held_out_check_says_its_interval_is_untested(t
     four = run_plan(replace(plan, out=str(tmp_path / "four"), proxy_max_flops=1.5e6), search=ladder_search().runner)
     assert len(four.summary.rungs) == 4 and four.summary.chosen.held_out is not None
     assert not any(w.startswith("no held-out check") for w in four.summary.warnings)
+
+
+def test_cli_families_default_to_the_unimixer_families_and_rankmixer(tmp_path, monkeypatch):
+    seen = []
+
+    def capture(plan, **kwargs):
+        seen.append(plan.families)
+        raise PlanError("captured")
+
+    monkeypatch.setattr(plan_module, "run_plan", capture)
+    own_space = tmp_path / "space.yaml"
+    own_space.write_text(yaml.safe_dump({"wukong": yaml.safe_load(DEFAULT_SPACE_TEXT)["wukong"]}))
+    cases = {
+        (): DEFAULT_PLAN_FAMILIES,
+        ("--families", "all"): (),  # every family of the space
+        ("--families", "wukong", "--families", "attention"): ("wukong", "attention"),
+        ("--space", str(own_space)): (),  # a user's own space: all of its families
+    }
+    for k, extra in enumerate(cases):
+        result = CliRunner().invoke(app, ["--flops", "1e6", "--out", str(tmp_path / f"run{k}"), *extra])
+        assert result.exit_code == 2 and "captured" in result.output
+    assert seen == list(cases.values())
+    assert set(DEFAULT_PLAN_FAMILIES) == {"rankmixer", "unimixer", "unimixing_lite"}

@@ -15,7 +15,8 @@ log-uniform on [0.003, 0.05] across the ladder's compute at fixed data and a dat
 on [0.005, 0.08] across its data at fixed compute (redrawn when the smallest point would sit more
 than 0.15 above the floor: no such proxy losses are seen). Each point gets Gaussian noise with sd
 uniform on [0.001, 0.004] (seed-to-seed noise measured on such proxies), and the noise is also
-"measured": two seed replicates at every rung but the top, as the plan runs them. The target lies
+"measured": SEED_REPLICATES more seeds at every rung but the top, as the plan runs them for one family
+(a plan pools the replicates of all its families, so it knows the noise at least this well). The target lies
 100-1,000x beyond the largest rung in compute and 30-600x beyond its data (log-uniform); the known
 lower bound of the floor sits 0-0.05 below the floor.
 """
@@ -25,14 +26,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from unimixer_plan.scaling.design import DATA_GROWTH, DATA_POINT_DIVISOR, LADDER_FACTOR
+from unimixer_plan.scaling.design import DATA_GROWTH, DATA_POINT_DIVISOR, LADDER_FACTOR, SEED_REPLICATES
 from unimixer_plan.scaling.posterior import Prior
 from unimixer_plan.scaling.prediction import predict
 
 # The smallest point's loss lies at most this far above the floor (no loss above ~0.62; a constant
 # predictor at Criteo's 26 % click rate scores 0.57).
 MAX_EXCESS = 0.15
-REPLICATES = 2  # extra seeds per replicated rung
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def planted_ladder(rng: np.random.Generator, rungs: int, factor: float | None = 
     sigma = rng.uniform(0.001, 0.004)
     truth = floor + scale_c * compute**-alpha + scale_n * samples**-beta
     loss = truth + rng.normal(0.0, sigma, len(compute))
-    dof = REPLICATES * (rungs - 1)
+    dof = SEED_REPLICATES * (rungs - 1)
     factor = factor if factor is not None else float(np.exp(rng.uniform(np.log(100), np.log(1000))))
     return PlantedLadder(
         compute=compute,

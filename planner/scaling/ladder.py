@@ -3,7 +3,7 @@
 A 2e9-FLOPs model cannot be trained many times here, so the planner:
 1. searches a ladder of proxy budgets target/4^k that train in seconds to a minute, rung k on
    N_1 * 2^(k-1) distinct samples (``scaling.design``), and trains each rung's best shape of every
-   family again on a quarter of the rung's rows and, below the top rung, with two more seeds;
+   family again on a quarter of the rung's rows and, below the top rung, with more seeds (``design``);
 2. per family, fits L(C, N) = E + A C^-alpha + B N^-beta to the best trial per rung and its
    quarter-data point (``scaling.prediction``: the Bayesian grid posterior, its held-out check on the
    top rung and the check's misspecification term), with the seed replicates as the noise's evidence;
