@@ -24,6 +24,7 @@ REAL = ROOT.parent / "shared" / "data" / "criteo" / "criteo_sampled_data_10k.csv
 EXE = str(Path(sys.executable).with_name("unimixer-plan"))
 PROXY_MAX = 5e5
 STEPS = {"4x": 2e6, "16x": 8e6}
+CHECK = {True: "passed", False: "failed", None: "none"}
 
 
 def cases(real: bool) -> list[dict]:
@@ -82,6 +83,9 @@ def run_case(case: dict, folder: Path, families: list[str]) -> dict:
         "relative_error": abs(predicted - measured) / measured,
         "inside": low <= measured <= high,
         "held_out_passed": chosen["held_out"]["passed"] if chosen["held_out"] else None,
+        "held_out": chosen["held_out"],
+        "family_probabilities": summary.get("family_probabilities"),
+        "warnings": summary.get("warnings", []),
         "plan_s": round(plan_s, 1),
         "train_s": round(train_s, 1),
     }
@@ -90,18 +94,18 @@ def run_case(case: dict, folder: Path, families: list[str]) -> dict:
 def table(rows: list[dict]) -> str:
     lines = [
         "| data | plan seed | target / largest proxy (FLOPs, data) | chosen | predicted [90 % interval] | measured "
-        "| rel. error | inside |",
-        "| --- | ---: | --- | --- | --- | ---: | ---: | :---: |",
+        "| rel. error | inside | held-out check |",
+        "| --- | ---: | --- | --- | --- | ---: | ---: | :---: | :---: |",
     ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['data']} | {r['seed']} | {r['step']} | failed: {r['error']} | | | | |")
+            lines.append(f"| {r['data']} | {r['seed']} | {r['step']} | failed: {r['error']} | | | | | |")
             continue
         e = r["extrapolation"]
         lines.append(
             f"| {r['data']} | {r['seed']} | {e['flops']:.1f}x, {e['data']:.1f}x | {r['family']} at {r['flops']:.3g} "
             f"| {r['predicted']:.4f} [{r['interval'][0]:.4f}, {r['interval'][1]:.4f}] | {r['measured']:.4f} "
-            f"| {r['relative_error']:.2%} | {'yes' if r['inside'] else 'no'} |"
+            f"| {r['relative_error']:.2%} | {'yes' if r['inside'] else 'no'} | {CHECK[r['held_out_passed']]} |"
         )
     return "\n".join(lines)
 
@@ -109,14 +113,14 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "bench-out" / "prediction")
-    parser.add_argument("--families", nargs="+", default=["unimixing_lite", "unimixer", "rankmixer"])
+    parser.add_argument("--families", nargs="+", default=[], help="default: the plan's own default families")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for case in cases(REAL.is_file()):
         rows.append(run_case(case, args.out, args.families))
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)  # each case as it finishes
-    (args.out / "prediction.json").write_text(json.dumps(rows, indent=2) + "\n")
+        (args.out / "prediction.json").write_text(json.dumps(rows, indent=2) + "\n")  # kept if interrupted
     (args.out / "prediction.md").write_text(table(rows) + "\n")
     print(table(rows))
 
