@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -157,7 +158,7 @@ def plan(
         from unimixer_plan.search_spaces import requested_families
 
         if resume is not None:
-            plan_config = RunFolder(resume).load_plan()
+            plan_config = resumed_plan(ctx, RunFolder(resume))
         else:
             if flops is None and latency_ms is None and params is None:
                 typer.echo(ctx.get_help(), err=True)
@@ -211,6 +212,41 @@ def plan(
         raise typer.Exit(130)
     if summary.chosen is None:
         raise typer.Exit(1)
+
+
+# Options that say where and how a plan runs, not what it plans: --resume takes them again (a new cluster
+# address, other resources, a new time budget); every other option is the recorded plan's.
+RESUME_RUNTIME_OPTIONS = {
+    "ray_address": "ray_address",
+    "cpus_per_trial": "cpus_per_trial",
+    "gpus_per_trial": "gpus_per_trial",
+    "time_budget": "time_budget_min",
+    "verbose": "verbose",
+}
+
+
+def resumed_plan(ctx: typer.Context, folder: Any) -> PlanConfig:
+    """The plan recorded in ``folder`` (wherever the folder is now), with the runtime options given again;
+    a plan-defining option given with --resume is refused rather than silently ignored."""
+    flags = {param.name: param.opts[0] for param in ctx.command.params}
+    given = [
+        name
+        for name in ctx.params
+        # by name: Typer ships its own copy of click, whose enum is not click's
+        if name not in ("resume", "as_json") and getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"
+    ]
+    defining = [name for name in given if name not in RESUME_RUNTIME_OPTIONS]
+    if defining:
+        allowed = ", ".join(flags[name] for name in RESUME_RUNTIME_OPTIONS)
+        raise PlanError(
+            f"{flags[defining[0]]}: cannot be given with --resume (the plan is the one recorded in "
+            f"{folder.plan_file}); allowed with --resume: {allowed}, --json"
+        )
+    plan = folder.load_plan()
+    changes = {RESUME_RUNTIME_OPTIONS[name]: ctx.params[name] for name in given}
+    if changes.get("ray_address"):
+        check_ray_address(changes["ray_address"])
+    return replace(plan, **changes)
 
 
 def run_with_progress(plan_config: PlanConfig, resume: bool) -> PlanOutcome:

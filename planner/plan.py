@@ -111,6 +111,8 @@ def run_plan(
         if folder.plan_file.exists():
             raise PlanError(f"--out {folder.path}: already holds a plan; use --resume {folder.path} or a new folder")
         folder.create(plan, package_versions())
+    else:
+        folder.drop_torn_rows()  # a row half-written when the last run was killed: its trial runs again
     baselines = folder.load_baselines()
     if baselines is None:  # trained once per plan, before the search, on the top rung's rows; kept on resume
         top_samples = max(r.samples for r in rungs)

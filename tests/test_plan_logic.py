@@ -11,9 +11,11 @@ import csv
 import functools
 import json
 import math
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -36,6 +38,7 @@ from unimixer_plan.run.folder import RunFolder
 from unimixer_plan.run.records import plan_setting
 from unimixer_plan.run.trial_record import TrialRecord, TrialStatus
 from unimixer_plan.scaling.ladder import FILL_LOW
+from unimixer_plan.search.driver import RAY_TEMP_MARKER, RAY_TEMP_PREFIX, ray_temp_base, remove_stale_ray_dir
 from unimixer_plan.search.rungs import check_ray_address, ray_address_endpoint
 from unimixer_plan.search_spaces import DEFAULT_PLAN_FAMILIES, DEFAULT_SPACE_FILE
 from unimixer_plan.summary_text import print_summary
@@ -759,3 +762,74 @@ def test_cli_families_default_to_the_unimixer_families_and_rankmixer(tmp_path, m
         assert result.exit_code == 2 and "captured" in result.output
     assert seen == list(cases.values())
     assert set(DEFAULT_PLAN_FAMILIES) == {"rankmixer", "unimixer", "unimixing_lite"}
+
+
+def test_a_moved_run_folder_resumes_where_it_is_and_a_copy_leaves_the_original_alone(tmp_path, no_report_no_certify):
+    plan = ladder_plan(tmp_path)
+    run_plan(plan, search=ladder_search(interrupt_after=5).runner)
+    moved = tmp_path / "elsewhere" / "moved-run"
+    moved.parent.mkdir()
+    shutil.move(plan.out, moved)
+    resumed = run_plan(RunFolder(moved).load_plan(), resume=True, search=ladder_search().runner)
+    assert resumed.folder == RunFolder(moved) and not resumed.summary.interrupted
+    assert resumed.summary.trials == 16 + 14 == len(RunFolder(moved).load_trials())
+    assert not Path(plan.out).exists()  # nothing went back to the recorded path
+    # a copy of a finished folder resumes as itself: the original's files are not touched
+    copy = tmp_path / "copy"
+    shutil.copytree(moved, copy)
+    before = (moved / "trials.csv").read_bytes(), (moved / "summary.json").read_bytes()
+    (copy / "summary.json").unlink()
+    assert run_plan(RunFolder(copy).load_plan(), resume=True, search=ladder_search().runner).folder.path == copy
+    assert ((moved / "trials.csv").read_bytes(), (moved / "summary.json").read_bytes()) == before
+    assert (copy / "summary.json").is_file()
+
+
+def test_a_torn_last_row_is_cut_on_resume_and_its_trial_runs_again(tmp_path, no_report_no_certify):
+    plan = ladder_plan(tmp_path)
+    run_plan(plan, search=ladder_search(interrupt_after=5).runner)
+    trials = Path(plan.out) / "trials.csv"
+    whole = trials.read_bytes()
+    last = whole.rstrip(b"\r\n").rsplit(b"\n", 1)[-1]
+    trials.write_bytes(whole + last[: len(last) // 2])  # kill -9 in the middle of an append
+    with pytest.raises(PlanError, match="corrupt trial row"):
+        RunFolder(Path(plan.out)).load_trials()  # a reader that does not resume says so
+    resumed = run_plan(plan, resume=True, search=ladder_search().runner)
+    assert not resumed.summary.interrupted and resumed.summary.trials == 16 + 14
+    assert trials.read_bytes().startswith(whole) and trials.read_bytes().endswith(b"\n")
+
+
+def test_resume_takes_runtime_options_again_and_refuses_plan_defining_ones(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    RunFolder(out).create(ladder_plan(tmp_path, time_budget_min=3.0), {})
+    seen = []
+
+    def capture(plan, **kwargs):
+        seen.append(plan)
+        raise PlanError("captured")
+
+    monkeypatch.setattr(plan_module, "run_plan", capture)
+    runtime = ["--time-budget", "9", "--cpus-per-trial", "2", "--gpus-per-trial", "0.5", "--verbose"]
+    result = CliRunner().invoke(app, ["--resume", str(out), *runtime])
+    assert result.exit_code == 2 and "captured" in result.output
+    plan = seen[0]
+    assert (plan.time_budget_min, plan.cpus_per_trial, plan.gpus_per_trial, plan.verbose) == (9.0, 2.0, 0.5, True)
+    assert plan.families == ("unimixing_lite", "wukong") and plan.budget.flops == 2.4e7  # the recorded plan
+    for given in (["--flops", "1e9"], ["--families", "rankmixer"], ["--seed", "3"], ["--out", str(tmp_path)]):
+        result = CliRunner().invoke(app, ["--resume", str(out), *given])
+        assert result.exit_code == 2 and len(seen) == 1, result.output
+        assert result.stderr.startswith(f"Error: {given[0]}: cannot be given with --resume")
+        assert "allowed with --resume: --ray-address, --cpus-per-trial" in result.stderr
+
+
+def test_a_stale_ray_session_folder_is_removed_on_the_next_start(tmp_path):
+    marker = tmp_path / RAY_TEMP_MARKER
+    stale = Path(tempfile.mkdtemp(prefix=RAY_TEMP_PREFIX, dir=ray_temp_base()))
+    (stale / "session_latest").mkdir()
+    marker.write_text(f"{stale}\n")
+    remove_stale_ray_dir(marker)
+    assert not stale.exists() and not marker.exists()
+    foreign = tmp_path / "not-ours"  # never removes a folder this planner did not make
+    foreign.mkdir()
+    marker.write_text(f"{foreign}\n")
+    remove_stale_ray_dir(marker)
+    assert foreign.is_dir() and not marker.exists()

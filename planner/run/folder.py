@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from unimixer_plan.errors import PlanError
@@ -92,10 +92,13 @@ class RunFolder:
         self.plan_file.write_text(json.dumps({"plan": plan.to_dict(), "versions": versions}, indent=2) + "\n")
 
     def load_plan(self) -> PlanConfig:
+        """The recorded plan, living in this folder: its ``out`` is this folder's path, wherever the plan
+        was started (a moved or copied folder resumes where it is, never at its recorded path)."""
         if not self.path.is_dir():
             raise PlanError(f"--resume {self.path}: not a run folder (it does not exist)")
         try:
-            return PlanConfig.from_dict(json.loads(self.plan_file.read_text())["plan"])
+            plan = PlanConfig.from_dict(json.loads(self.plan_file.read_text())["plan"])
+            return replace(plan, out=str(self.path))
         except FileNotFoundError:
             raise PlanError(f"--resume {self.path}: not a run folder (no plan.json)") from None
         except (json.JSONDecodeError, KeyError, TypeError) as err:
@@ -158,6 +161,13 @@ class RunFolder:
             return []
         return read_trials(self.trials_file)
 
+    def drop_torn_rows(self) -> bool:
+        """Cut the half-written last row a killed plan can leave (no line end) from trials.csv, whose
+        trial a resumed plan then runs again, and from curves.csv (written after its trial's row, so
+        that trial keeps the epochs before the cut). True when a trial row was cut."""
+        cut = {table: _cut_torn_tail(table) for table in (self.trials_file, self.curves_file)}
+        return cut[self.trials_file]
+
     def write_pareto(self, front: list[TrialRecord], targets: list[ScaledTarget] | None = None) -> None:
         """pareto.csv: the front's trials, and on a proxy ladder (``targets`` given) the scaled-up targets."""
         columns, rows = pareto_table(front, targets)
@@ -168,6 +178,21 @@ class RunFolder:
 
 
 CURVE_COLUMNS = ("trial_id", "epoch", "samples_seen", "val_logloss", "val_auc")
+
+
+def _cut_torn_tail(table: Path) -> bool:
+    """Truncate ``table`` after its last line end when the bytes after it are a row that never ended."""
+    if not table.exists():
+        return False
+    data = table.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return False
+    kept = data[: data.rfind(b"\n") + 1]
+    if kept:
+        table.write_bytes(kept)
+    else:  # only a torn header: the next append writes a whole one
+        table.unlink()
+    return True
 
 
 def read_trials(path: Path) -> list[TrialRecord]:

@@ -207,8 +207,7 @@ def start_ray(address: str | None, verbose: bool) -> RayRuntime:
     if address:
         ray.init(address=address, log_to_driver=verbose, logging_level=level, configure_logging=True)
         return RayRuntime(started_here=False, temp_dir=None)
-    # Short path: Ray's Unix sockets must fit in 107 characters.
-    temp_dir = tempfile.mkdtemp(prefix="ump-ray-", dir="/tmp" if Path("/tmp").is_dir() else None)
+    temp_dir = tempfile.mkdtemp(prefix=RAY_TEMP_PREFIX, dir=ray_temp_base())
     ray.init(
         num_cpus=os.cpu_count() or 1,
         include_dashboard=False,
@@ -229,16 +228,41 @@ def mark_interrupted_trials_failed(storage_url: str, study_name: str) -> None:
         study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
 
 
+RAY_TEMP_PREFIX = "ump-ray-"
+RAY_TEMP_MARKER = "ray-temp-dir"  # in the run folder while a plan's own local Ray runs: its session folder
+
+
+def ray_temp_base() -> Path:
+    """Where a local Ray's session folder goes: /tmp, since Ray's Unix sockets must fit in 107 characters."""
+    return Path("/tmp") if Path("/tmp").is_dir() else Path(tempfile.gettempdir())
+
+
+def remove_stale_ray_dir(marker: Path) -> None:
+    """A plan killed with SIGKILL leaves its local Ray's session folder behind, named in ``marker``; the
+    next run of the same folder removes it (only a folder this planner made: ump-ray-* in the temp dir)."""
+    if not marker.is_file():
+        return
+    stale = Path(marker.read_text().strip())
+    if stale.name.startswith(RAY_TEMP_PREFIX) and stale.parent == ray_temp_base():
+        shutil.rmtree(stale, ignore_errors=True)
+    marker.unlink(missing_ok=True)
+
+
 @contextmanager
 def ray_session(plan: PlanConfig) -> Iterator[None]:
     """One Ray connection for a whole plan (all rungs); stopped only if this plan started it."""
     optuna.logging.set_verbosity(optuna.logging.INFO if plan.verbose else optuna.logging.WARNING)
+    marker = Path(plan.out) / RAY_TEMP_MARKER
+    remove_stale_ray_dir(marker)
     runtime = start_ray(plan.ray_address, plan.verbose)
+    if runtime.temp_dir:
+        marker.write_text(runtime.temp_dir + "\n")
     try:
         yield
     finally:
         if runtime.started_here:
             runtime.shutdown()
+            marker.unlink(missing_ok=True)
 
 
 def run_search(
