@@ -7,8 +7,9 @@ it into one line on stderr and exit code 2.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext, redirect_stdout
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -196,7 +197,10 @@ def plan(
                 train_samples=train_samples,
                 verbose=verbose,
             )
-        outcome = run_with_progress(plan_config, resume=resume is not None)
+        # Under --json, stdout holds the JSON alone: what Ray's driver prints (a dead worker's report,
+        # say) goes to stderr with the progress lines.
+        with redirect_stdout(sys.stderr) if as_json else nullcontext():
+            outcome = run_with_progress(plan_config, resume=resume is not None)
     summary = outcome.summary
     if as_json:
         typer.echo(json.dumps(summary.to_dict()))

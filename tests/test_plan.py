@@ -270,6 +270,42 @@ def test_kill_9_mid_run_then_resume_from_a_moved_folder_keeps_finished_trials(tm
     assert again.returncode == 0 and len(read_csv(moved / "trials.csv")) == 6
 
 
+def trial_workers(session: str) -> list[int]:
+    """The trial actors (``ray::ImplicitFunc.train``) of the local Ray whose session folder is ``session``."""
+    raylets = {pid for pid in processes_with(session) if b"raylet" in Path(f"/proc/{pid}/cmdline").read_bytes()}
+    workers = []
+    for pid in processes_with("ray::ImplicitFunc.train"):
+        try:
+            if int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) in raylets:
+                workers.append(pid)
+        except (OSError, ValueError, IndexError):
+            continue
+    return workers
+
+
+@pytest.mark.slow
+def test_a_ray_worker_killed_during_a_trial_is_retried_and_the_plan_completes(tmp_path):
+    out = tmp_path / "run"
+    args = [EXE, "--flops", "3e5", "--trials", "3", "--fidelity", "3000", "--seed", "4", "--out", str(out), "--json"]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killed = None
+    deadline = time.monotonic() + 240
+    while killed is None and process.poll() is None and time.monotonic() < deadline:
+        marker = out / "ray-temp-dir"
+        workers = trial_workers(marker.read_text().strip()) if marker.is_file() else []
+        if workers and not (out / "trials.csv").exists():  # a trial is in flight on it
+            os.kill(workers[0], signal.SIGKILL)
+            killed = workers[0]
+        time.sleep(0.2)
+    stdout, stderr = process.communicate(timeout=600)
+    assert killed is not None, "no trial worker seen"
+    assert process.returncode == 0, stderr
+    rows = read_csv(out / "trials.csv")
+    # the killed trial ran again: every trial has a result, none is recorded as a crash
+    assert len(rows) == 3 and all(r["status"] in ("ok", "stopped") for r in rows), rows
+    assert json.loads(stdout)["trials"] == 3, stdout[:3000]
+
+
 def test_corrupt_run_folder_on_resume_exits_2(tmp_path):
     out = tmp_path / "run"
     out.mkdir()

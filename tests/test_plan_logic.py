@@ -833,3 +833,19 @@ def test_a_stale_ray_session_folder_is_removed_on_the_next_start(tmp_path):
     marker.write_text(f"{foreign}\n")
     remove_stale_ray_dir(marker)
     assert foreign.is_dir() and not marker.exists()
+
+
+def test_cli_json_stdout_holds_only_the_json_whatever_the_search_prints(tmp_path, monkeypatch, no_report_no_certify):
+    scripted = ladder_search().runner
+
+    def noisy_rung(*args):
+        print("(raylet) A worker died or was killed while executing a task")  # as Ray's driver thread does
+        return scripted.run_rung(*args)
+
+    runner = replace(scripted, run_rung=noisy_rung)
+    monkeypatch.setattr(plan_module, "run_plan", functools.partial(run_plan, search=runner))
+    args = "--flops 2.4e7 --proxy-max-flops 1.5e6 --fidelity 1000 --families unimixing_lite --families wukong"
+    result = CliRunner().invoke(app, [*args.split(), "--trials", "16", "--out", str(tmp_path / "run"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["mode"] == "ladder"
+    assert "(raylet) A worker died" in result.stderr

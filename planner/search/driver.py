@@ -228,6 +228,9 @@ def mark_interrupted_trials_failed(storage_url: str, study_name: str) -> None:
         study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
 
 
+# A trial whose worker process died (killed, out of memory, a lost node) runs again, from the start.
+# Failures inside training are results (status failed), never exceptions, so only crashes are retried.
+TRIAL_RETRIES = 1
 RAY_TEMP_PREFIX = "ump-ray-"
 RAY_TEMP_MARKER = "ray-temp-dir"  # in the run folder while a plan's own local Ray runs: its session folder
 
@@ -303,7 +306,7 @@ def run_search(
             storage_path=str((folder.path / "ray").resolve()),
             verbose=1 if plan.verbose else 0,
             callbacks=[recorder],
-            failure_config=tune.FailureConfig(max_failures=0),
+            failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES),
         ),
     )
     tuner.fit()
