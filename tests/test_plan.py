@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
+import torch
 from typer.testing import CliRunner
 from unimixer_plan.cli import app
 from unimixer_plan.mixers import analytic_cost, build_model, load_config
@@ -304,6 +305,17 @@ def test_a_ray_worker_killed_during_a_trial_is_retried_and_the_plan_completes(tm
     # the killed trial ran again: every trial has a result, none is recorded as a crash
     assert len(rows) == 3 and all(r["status"] in ("ok", "stopped") for r in rows), rows
     assert json.loads(stdout)["trials"] == 3, stdout[:3000]
+
+
+@pytest.mark.slow
+def test_a_gpu_request_this_machine_cannot_meet_exits_2_instead_of_waiting(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = plan_cli("--flops", "3e5", "--trials", "2", "--gpus-per-trial", "1", "--out", str(tmp_path / "run"))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("Error: --gpus-per-trial 1: no node of this Ray can run a trial of 1 CPU and 1 GPU")
+    assert "Traceback" not in result.stderr
 
 
 def test_corrupt_run_folder_on_resume_exits_2(tmp_path):

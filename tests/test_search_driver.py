@@ -179,3 +179,42 @@ def test_the_trainable_trains_on_its_trial_s_rows_and_seed_and_the_record_says_s
     record = TrialRecord.from_ray_result(0, driver.trial_config(config), final, errored=False)
     expected = (2, TrialRole.SEED, 7, 500) if fixed else (9, TrialRole.SEARCH, 3, 1_500)
     assert (record.rung, record.role, record.seed, record.fidelity) == expected
+
+
+def test_a_gpu_trial_without_cuda_fails_instead_of_training_on_the_cpu(monkeypatch, tmp_path):
+    from unimixer_plan.data import DataSpec, load_data
+    from unimixer_plan.plan_config import Budget, PlanConfig
+    from unimixer_plan.run.trial_record import TrialRecord, TrialStatus
+    from unimixer_plan.search import driver
+
+    from tests.conftest import small_config
+
+    reports = []
+    monkeypatch.setattr(driver.tune, "report", lambda metrics, **kw: reports.append(metrics))
+    monkeypatch.setattr(driver.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(driver, "evaluate", lambda *a, **k: pytest.fail("a GPU trial trained without CUDA"))
+    data = load_data(DataSpec(seed=0, vocab_cap=200, synthetic_val_rows=512), train_rows=1_000)
+    model = small_config("rankmixer", **data.schema)
+    plan = PlanConfig(budget=Budget(flops=1e6), fidelity=1_000, gpus_per_trial=1)
+    config = {"cache_dir": str(tmp_path), "rung": 0, "measure_latency": False, "feasible": True}
+    config |= {"model": model.to_dict(), "fidelity": 1_000, "seed": 0, "role": "search"}
+    driver.run_trial(config, data, plan.to_dict())
+    record = TrialRecord.from_ray_result(0, driver.trial_config(config), reports[-1], errored=False)
+    assert record.status is TrialStatus.FAILED and "--gpus-per-trial 1: no CUDA device" in record.error
+
+
+def test_a_trial_request_no_node_can_meet_is_named_with_its_option():
+    from unimixer_plan.search.driver import unmet_trial_request
+
+    cpu_node = {"Alive": True, "Resources": {"CPU": 2.0}}
+    gpu_node = {"Alive": True, "Resources": {"CPU": 8.0, "GPU": 1.0}}
+    dead_gpu_node = {"Alive": False, "Resources": {"CPU": 8.0, "GPU": 4.0}}
+    assert unmet_trial_request([cpu_node], cpus=1, gpus=0) is None
+    assert unmet_trial_request([cpu_node, gpu_node], cpus=4, gpus=1) is None
+    gpu = unmet_trial_request([cpu_node, dead_gpu_node], cpus=1, gpus=1)
+    assert gpu.startswith("--gpus-per-trial 1: no node of this Ray can run a trial of 1 CPU and 1 GPU")
+    assert "largest with 2 CPU and 0 GPU" in gpu
+    cpu = unmet_trial_request([cpu_node, gpu_node], cpus=16, gpus=0)
+    assert cpu.startswith("--cpus-per-trial 16: no node")
+    # enough CPUs and enough GPUs, but not on one node
+    assert unmet_trial_request([cpu_node, {"Alive": True, "Resources": {"CPU": 1.0, "GPU": 1.0}}], 2, 1)

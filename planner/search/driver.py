@@ -32,6 +32,7 @@ import torch
 from optuna.trial import TrialState
 from ray import tune
 from unimixer_plan.data import CTRData
+from unimixer_plan.errors import PlanError
 from unimixer_plan.mixers import ModelConfig, analytic_cost
 from unimixer_plan.plan_config import PlanConfig
 from unimixer_plan.profiling import measure_latency_ms
@@ -69,7 +70,7 @@ def run_trial(config: dict[str, Any], data: CTRData, plan: dict[str, Any]) -> No
     settings = PlanConfig.from_dict(plan)
     samples, seed = config["fidelity"], config["seed"]
     torch.set_num_threads(max(1, int(settings.cpus_per_trial)))
-    device = "cuda" if settings.gpus_per_trial > 0 and torch.cuda.is_available() else "cpu"
+    device = "cuda" if settings.gpus_per_trial > 0 else "cpu"
     if config["model"] is None:  # no valid width for the sampled knobs
         tune.report(
             {
@@ -94,6 +95,20 @@ def run_trial(config: dict[str, Any], data: CTRData, plan: dict[str, Any]) -> No
         "latency_ms": float("nan"),
         "distinct_samples": min(samples, len(data.train)),
     }
+    if device == "cuda" and not torch.cuda.is_available():  # the ladder was sized for a GPU: no CPU fallback
+        tune.report(
+            {
+                **base,
+                "status": "failed",
+                "epoch": 0,
+                "val_logloss": float("nan"),
+                "val_auc": float("nan"),
+                "wall_time_s": 0.0,
+                "error": f"--gpus-per-trial {settings.gpus_per_trial:g}: no CUDA device on this trial's node "
+                f"({ray.util.get_node_ip_address()}); a GPU trial never trains on the CPU instead",
+            }
+        )
+        return
     budget = settings.budget
     if config["measure_latency"]:
         from unimixer_plan.mixers import build_model
@@ -251,6 +266,22 @@ def remove_stale_ray_dir(marker: Path) -> None:
     marker.unlink(missing_ok=True)
 
 
+def unmet_trial_request(nodes: list[dict[str, Any]], cpus: float, gpus: float) -> str | None:
+    """Why no node of this Ray can ever run a trial of ``cpus`` CPUs and ``gpus`` GPUs (``ray.nodes()``'s
+    alive nodes and their total resources), as one line naming the option; None when one node can."""
+    alive = [node.get("Resources", {}) for node in nodes if node.get("Alive")]
+    if any(r.get("CPU", 0) >= cpus and r.get("GPU", 0) >= gpus for r in alive):
+        return None
+    gpu_short = gpus > 0 and not any(r.get("GPU", 0) >= gpus for r in alive)
+    option, value = ("--gpus-per-trial", gpus) if gpu_short else ("--cpus-per-trial", cpus)
+    largest = max(((r.get("CPU", 0), r.get("GPU", 0)) for r in alive), default=(0, 0))
+    return (
+        f"{option} {value:g}: no node of this Ray can run a trial of {cpus:g} CPU and {gpus:g} GPU "
+        f"({len(alive)} node(s), the largest with {largest[0]:g} CPU and {largest[1]:g} GPU); allowed: a request "
+        "one node can meet (a cluster that gains nodes later: join it with --ray-address)"
+    )
+
+
 @contextmanager
 def ray_session(plan: PlanConfig) -> Iterator[None]:
     """One Ray connection for a whole plan (all rungs); stopped only if this plan started it."""
@@ -260,6 +291,12 @@ def ray_session(plan: PlanConfig) -> Iterator[None]:
     runtime = start_ray(plan.ray_address, plan.verbose)
     if runtime.temp_dir:
         marker.write_text(runtime.temp_dir + "\n")
+    # A Ray started here has every node it will ever have: a request none can meet would wait forever.
+    unmet = unmet_trial_request(ray.nodes(), plan.cpus_per_trial, plan.gpus_per_trial) if runtime.started_here else None
+    if unmet:
+        runtime.shutdown()
+        marker.unlink(missing_ok=True)
+        raise PlanError(unmet)
     try:
         yield
     finally:
