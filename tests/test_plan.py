@@ -284,8 +284,37 @@ def trial_workers(session: str) -> list[int]:
     return workers
 
 
+def listening_addresses(pids: list[int]) -> list[str]:
+    """The local addresses (hex, as /proc/net/tcp writes them) on which these processes listen for TCP."""
+    inodes = set()
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").glob("*"):
+            try:
+                target = str(fd.readlink())
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    addresses = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                addresses.append(fields[1].split(":")[0])
+    return addresses
+
+
+def is_loopback(address: str) -> bool:
+    """127.0.0.0/8, ::1 or ::ffff:127.x.y.z, in /proc/net/tcp's byte order."""
+    if len(address) == 8:
+        return address.endswith("7F")
+    return address == "00000000000000000000000001000000" or (
+        address.startswith("0000000000000000FFFF0000") and address.endswith("7F")
+    )
+
+
 @pytest.mark.slow
-def test_a_ray_worker_killed_during_a_trial_is_retried_and_the_plan_completes(tmp_path):
+def test_a_ray_worker_killed_during_a_trial_is_retried_and_the_plan_completes_on_a_loopback_ray(tmp_path):
     out = tmp_path / "run"
     args = [EXE, "--flops", "3e5", "--trials", "3", "--fidelity", "3000", "--seed", "4", "--out", str(out), "--json"]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -295,6 +324,8 @@ def test_a_ray_worker_killed_during_a_trial_is_retried_and_the_plan_completes(tm
         marker = out / "ray-temp-dir"
         workers = trial_workers(marker.read_text().strip()) if marker.is_file() else []
         if workers and not (out / "trials.csv").exists():  # a trial is in flight on it
+            listening = listening_addresses(processes_with(marker.read_text().strip()))
+            assert listening and all(map(is_loopback, listening)), listening  # the local Ray: loopback only
             os.kill(workers[0], signal.SIGKILL)
             killed = workers[0]
         time.sleep(0.2)
