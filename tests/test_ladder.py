@@ -27,7 +27,6 @@ SMALL_LADDER = (
     "--flops 2.4e7 --proxy-max-flops 3.75e5 --fidelity 1000 --families unimixing_lite --families wukong "
     "--trials 8 --seed 3"
 )
-TARGET_2E9 = "--flops 2e9 --proxy-max-flops 5e5 --fidelity 1000 --families rankmixer --trials 6 --batch-size 8"
 LATENCY = (
     "--flops 1e8 --proxy-max-flops 4e5 --batch-size 16 --device cpu --fidelity 1000 "
     "--families unimixing_lite --trials 6"
@@ -96,23 +95,6 @@ def test_small_ladder_writes_fits_and_the_held_out_error(small_ladder):
     assert load_config(exported).to_dict() == chosen["model"]
     assert "predicted:" in exported.read_text()
     assert (out / "report.html").is_file()
-
-
-@pytest.mark.slow
-def test_a_2e9_plan_lands_in_the_flops_band_by_fvcore(tmp_path):
-    out = tmp_path / "run"
-    result = plan_cli(*TARGET_2E9.split(), "--out", str(out), "--json")
-    assert result.returncode == 0, result.stderr
-    chosen = json.loads(result.stdout)["chosen"]
-    config = load_config(out / "chosen.yaml")
-    # the written config rebuilds the certified model: fvcore's count (the plan's certificate) is the
-    # analytic cost of the config read back (analytic == fvcore is test_cost.py's, on random configs;
-    # a second fvcore trace of this 978M-parameter model here cost 4 GB and 20 s)
-    flops = analytic_cost(config).flops
-    assert flops == chosen["flops_fvcore"]
-    assert 0.95 * 2e9 <= flops <= 2e9
-    low, high = chosen["val_logloss_interval"]
-    assert low <= chosen["val_logloss"] <= high
 
 
 @pytest.mark.slow

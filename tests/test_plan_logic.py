@@ -849,3 +849,16 @@ def test_cli_json_stdout_holds_only_the_json_whatever_the_search_prints(tmp_path
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["mode"] == "ladder"
     assert "(raylet) A worker died" in result.stderr
+
+
+@pytest.mark.slow  # no Ray, but fvcore traces the 2e9 target (a 1e9-parameter model) for real
+def test_a_2e9_ladder_lands_in_the_flops_band_by_fvcore(tmp_path, monkeypatch):
+    monkeypatch.setattr("unimixer_plan.reports.write_report", lambda path: Path(path) / "report.html")
+    plan = replace(ladder_plan(tmp_path, budget=Budget(flops=2e9, batch_size=8)), proxy_max_flops=5e5)
+    chosen = run_plan(plan, search=ladder_search().runner).summary.chosen
+    certificate = chosen.certificate  # fvcore's count of the built target, not the analytic formula
+    assert FILL_LOW * 2e9 <= certificate.flops_fvcore <= 2e9
+    # the written config rebuilds exactly the certified model
+    assert analytic_cost(load_config(Path(plan.out) / "chosen.yaml")).flops == certificate.flops_fvcore
+    low, high = chosen.val_logloss_interval
+    assert low <= chosen.val_logloss <= high
