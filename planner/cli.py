@@ -43,6 +43,7 @@ from unimixer_plan.summary_text import print_summary
 if TYPE_CHECKING:
     from unimixer_plan.plan import PlanOutcome
     from unimixer_plan.plan_config import PlanConfig
+    from unimixer_plan.run.folder import RunFolder
     from unimixer_plan.run.trial_record import TrialRecord
 
 
@@ -229,7 +230,7 @@ RESUME_RUNTIME_OPTIONS = {
 }
 
 
-def resumed_plan(ctx: typer.Context, folder: Any) -> PlanConfig:
+def resumed_plan(ctx: typer.Context, folder: RunFolder) -> PlanConfig:
     """The plan recorded in ``folder`` (wherever the folder is now), with the runtime options given again;
     a plan-defining option given with --resume is refused rather than silently ignored."""
     flags = {param.name: param.opts[0] for param in ctx.command.params}

@@ -8,6 +8,7 @@ chosen.yaml   the chosen config, loadable by unimixer_plan.mixers.load_config
 summary.json  the chosen config's costs against each budget, and its quality
 baselines.json  lr and fm trained by the same trainer on the same rows (the floor to beat)
 optuna.db     the Optuna study (SQLite), for --resume
+ray-temp-dir  while the plan's own local Ray runs: its session folder (a killed plan's is removed on --resume)
 """
 
 from __future__ import annotations
@@ -161,12 +162,12 @@ class RunFolder:
             return []
         return read_trials(self.trials_file)
 
-    def drop_torn_rows(self) -> bool:
+    def drop_torn_rows(self) -> None:
         """Cut the half-written last row a killed plan can leave (no line end) from trials.csv, whose
         trial a resumed plan then runs again, and from curves.csv (written after its trial's row, so
-        that trial keeps the epochs before the cut). True when a trial row was cut."""
-        cut = {table: _cut_torn_tail(table) for table in (self.trials_file, self.curves_file)}
-        return cut[self.trials_file]
+        that trial keeps the epochs before the cut)."""
+        for table in (self.trials_file, self.curves_file):
+            _cut_torn_tail(table)
 
     def write_pareto(self, front: list[TrialRecord], targets: list[ScaledTarget] | None = None) -> None:
         """pareto.csv: the front's trials, and on a proxy ladder (``targets`` given) the scaled-up targets."""
@@ -180,19 +181,16 @@ class RunFolder:
 CURVE_COLUMNS = ("trial_id", "epoch", "samples_seen", "val_logloss", "val_auc")
 
 
-def _cut_torn_tail(table: Path) -> bool:
+def _cut_torn_tail(table: Path) -> None:
     """Truncate ``table`` after its last line end when the bytes after it are a row that never ended."""
-    if not table.exists():
-        return False
-    data = table.read_bytes()
+    data = table.read_bytes() if table.exists() else b""
     if not data or data.endswith(b"\n"):
-        return False
+        return
     kept = data[: data.rfind(b"\n") + 1]
     if kept:
         table.write_bytes(kept)
     else:  # only a torn header: the next append writes a whole one
         table.unlink()
-    return True
 
 
 def read_trials(path: Path) -> list[TrialRecord]:

@@ -44,6 +44,12 @@ from unimixer_plan.search.rungs import Rung, SearchRunner, check_ray_address
 from unimixer_plan.search_spaces import CostAwareSpace, FamilySpace, Limits
 from unimixer_plan.training.trainer import Checkpoint, evaluate
 
+# A trial whose worker process died (killed, out of memory, a lost node) runs again, from the start.
+# Failures inside training are results (status failed), never exceptions, so only crashes are retried.
+TRIAL_RETRIES = 1
+RAY_TEMP_PREFIX = "ump-ray-"
+RAY_TEMP_MARKER = "ray-temp-dir"  # in the run folder while a plan's own local Ray runs: its session folder
+
 
 def baseline_logloss(labels: torch.Tensor) -> float:
     """Logloss of predicting the base rate: the quality of a model that learned nothing."""
@@ -241,13 +247,6 @@ def mark_interrupted_trials_failed(storage_url: str, study_name: str) -> None:
         return
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
         study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-
-
-# A trial whose worker process died (killed, out of memory, a lost node) runs again, from the start.
-# Failures inside training are results (status failed), never exceptions, so only crashes are retried.
-TRIAL_RETRIES = 1
-RAY_TEMP_PREFIX = "ump-ray-"
-RAY_TEMP_MARKER = "ray-temp-dir"  # in the run folder while a plan's own local Ray runs: its session folder
 
 
 def ray_temp_base() -> Path:
