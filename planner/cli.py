@@ -10,9 +10,8 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext, redirect_stdout
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from unimixer_plan.data_options import (
@@ -34,17 +33,15 @@ from unimixer_plan.data_options import (
 )
 from unimixer_plan.errors import PlanError
 from unimixer_plan.formatting import format_count, format_flops
-from unimixer_plan.progress import progress_bar
+from unimixer_plan.progress import run_with_progress
+from unimixer_plan.resume_options import resumed_plan
 from unimixer_plan.search.ray_address import check_ray_address
 from unimixer_plan.summary_text import print_summary
 
 # torch, the data layer and the model zoo load inside the commands that need them, so that bad
 # input (a wrong --ray-address above all) is answered in a second, not after seconds of imports.
 if TYPE_CHECKING:
-    from unimixer_plan.plan import PlanOutcome
-    from unimixer_plan.plan_config import PlanConfig
-    from unimixer_plan.run.folder import RunFolder
-    from unimixer_plan.run.trial_record import TrialRecord
+    pass
 
 
 app = typer.Typer(
@@ -217,75 +214,6 @@ def plan(
         raise typer.Exit(130)
     if summary.chosen is None:
         raise typer.Exit(1)
-
-
-# Options that say where and how a plan runs, not what it plans: --resume takes them again (a new cluster
-# address, other resources, a new time budget); every other option is the recorded plan's.
-RESUME_RUNTIME_OPTIONS = {
-    "ray_address": "ray_address",
-    "cpus_per_trial": "cpus_per_trial",
-    "gpus_per_trial": "gpus_per_trial",
-    "time_budget": "time_budget_min",
-    "verbose": "verbose",
-}
-
-
-def resumed_plan(ctx: typer.Context, folder: RunFolder) -> PlanConfig:
-    """The plan recorded in ``folder`` (wherever the folder is now), with the runtime options given again;
-    a plan-defining option given with --resume is refused rather than silently ignored."""
-    flags = {param.name: param.opts[0] for param in ctx.command.params}
-    given = [
-        name
-        for name in ctx.params
-        # by name: Typer ships its own copy of click, whose enum is not click's
-        if name not in ("resume", "as_json") and getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"
-    ]
-    defining = [name for name in given if name not in RESUME_RUNTIME_OPTIONS]
-    if defining:
-        allowed = ", ".join(flags[name] for name in RESUME_RUNTIME_OPTIONS)
-        raise PlanError(
-            f"{flags[defining[0]]}: cannot be given with --resume (the plan is the one recorded in "
-            f"{folder.plan_file}); allowed with --resume: {allowed}, --json"
-        )
-    plan = folder.load_plan()
-    changes = {RESUME_RUNTIME_OPTIONS[name]: ctx.params[name] for name in given}
-    if changes.get("ray_address"):
-        check_ray_address(changes["ray_address"])
-    return replace(plan, **changes)
-
-
-def run_with_progress(plan_config: PlanConfig, resume: bool) -> PlanOutcome:
-    from unimixer_plan.plan import run_plan
-
-    state: dict[str, Any] = {"done": 0, "per_rung": {}, "bar": None}
-
-    def on_start(data: Any, done: int, total: int, rungs: list) -> None:
-        state["done"] = done
-        typer.echo(f"data: {data.description}", err=True)
-        if len(rungs) > 1:
-            budgets = sorted({r.flops for r in rungs})
-            listed = ", ".join(f"{b:.3g}" for b in budgets)
-            families = ", ".join(sorted({f for r in rungs for f in r.families}))
-            typer.echo(
-                f"proxy ladder: {len(budgets)} rungs at {listed} FLOPs/sample, "
-                f"{rungs[0].trials} trials per family per rung ({families})",
-                err=True,
-            )
-        typer.echo(f"run folder: {plan_config.out} ({done} of {total} trials already done)", err=True)
-        state["total"] = total
-        state["bar"] = state["open"](total)
-
-    with progress_bar("trials", 0, lazy=True) as open_bar:
-        state["open"] = open_bar
-
-        def on_row(record: TrialRecord) -> None:
-            state["done"] += 1
-            rung = record.rung
-            state["per_rung"][rung] = state["per_rung"].get(rung, 0) + 1
-            label = f"rung {rung}: {state['per_rung'][rung]} done" if rung else "trials"
-            state["bar"](state["done"], label)
-
-        return run_plan(plan_config, resume=resume, on_row=on_row, on_start=on_start)
 
 
 @app.command()

@@ -1,12 +1,20 @@
-"""Progress bars on stderr (quiet when stderr is not a terminal, so logs stay clean)."""
+"""Progress on stderr: bars (quiet when stderr is not a terminal, so logs stay clean) and a plan's
+opening lines."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+if TYPE_CHECKING:
+    from unimixer_plan.outcome import PlanOutcome
+    from unimixer_plan.plan_config import PlanConfig
+    from unimixer_plan.run.trial_record import TrialRecord
 
 
 @contextmanager
@@ -42,3 +50,37 @@ def progress_bar(description: str, total: int, lazy: bool = False) -> Iterator[C
             return update
 
         yield start if lazy else start(total)
+
+
+def run_with_progress(plan_config: PlanConfig, resume: bool) -> PlanOutcome:
+    from unimixer_plan.plan import run_plan
+
+    state: dict[str, Any] = {"done": 0, "per_rung": {}, "bar": None}
+
+    def on_start(data: Any, done: int, total: int, rungs: list) -> None:
+        state["done"] = done
+        typer.echo(f"data: {data.description}", err=True)
+        if len(rungs) > 1:
+            budgets = sorted({r.flops for r in rungs})
+            listed = ", ".join(f"{b:.3g}" for b in budgets)
+            families = ", ".join(sorted({f for r in rungs for f in r.families}))
+            typer.echo(
+                f"proxy ladder: {len(budgets)} rungs at {listed} FLOPs/sample, "
+                f"{rungs[0].trials} trials per family per rung ({families})",
+                err=True,
+            )
+        typer.echo(f"run folder: {plan_config.out} ({done} of {total} trials already done)", err=True)
+        state["total"] = total
+        state["bar"] = state["open"](total)
+
+    with progress_bar("trials", 0, lazy=True) as open_bar:
+        state["open"] = open_bar
+
+        def on_row(record: TrialRecord) -> None:
+            state["done"] += 1
+            rung = record.rung
+            state["per_rung"][rung] = state["per_rung"].get(rung, 0) + 1
+            label = f"rung {rung}: {state['per_rung'][rung]} done" if rung else "trials"
+            state["bar"](state["done"], label)
+
+        return run_plan(plan_config, resume=resume, on_row=on_row, on_start=on_start)

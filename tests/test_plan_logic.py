@@ -38,7 +38,7 @@ from unimixer_plan.run.folder import RunFolder
 from unimixer_plan.run.records import plan_setting
 from unimixer_plan.run.trial_record import TrialRecord, TrialStatus
 from unimixer_plan.scaling.ladder import FILL_LOW
-from unimixer_plan.search.driver import RAY_TEMP_MARKER, RAY_TEMP_PREFIX, ray_temp_base, remove_stale_ray_dir
+from unimixer_plan.search.ray_session import RAY_TEMP_MARKER, RAY_TEMP_PREFIX, ray_temp_base, remove_stale_ray_dir
 from unimixer_plan.search.rungs import check_ray_address, ray_address_endpoint
 from unimixer_plan.search_spaces import DEFAULT_PLAN_FAMILIES, DEFAULT_SPACE_FILE
 from unimixer_plan.summary_text import print_summary

@@ -204,7 +204,7 @@ def test_a_gpu_trial_without_cuda_fails_instead_of_training_on_the_cpu(monkeypat
 
 
 def test_a_trial_request_no_node_can_meet_is_named_with_its_option():
-    from unimixer_plan.search.driver import unmet_trial_request
+    from unimixer_plan.search.ray_session import unmet_trial_request
 
     cpu_node = {"Alive": True, "Resources": {"CPU": 2.0}}
     gpu_node = {"Alive": True, "Resources": {"CPU": 8.0, "GPU": 1.0}}

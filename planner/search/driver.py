@@ -15,14 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import math
-import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +27,6 @@ import torch
 from optuna.trial import TrialState
 from ray import tune
 from unimixer_plan.data import CTRData
-from unimixer_plan.errors import PlanError
 from unimixer_plan.mixers import ModelConfig, analytic_cost
 from unimixer_plan.plan_config import PlanConfig
 from unimixer_plan.profiling import measure_latency_ms
@@ -40,6 +34,7 @@ from unimixer_plan.run.folder import RunFolder
 from unimixer_plan.run.trial_record import TrialRecord, TrialRole
 from unimixer_plan.search.optuna_search import OBJECTIVES, PlanSearch, model_key
 from unimixer_plan.search.pareto_asha import ParetoASHA
+from unimixer_plan.search.ray_session import ray_session
 from unimixer_plan.search.rungs import Rung, SearchRunner, check_ray_address
 from unimixer_plan.search_spaces import CostAwareSpace, FamilySpace, Limits
 from unimixer_plan.training.trainer import Checkpoint, evaluate
@@ -47,8 +42,6 @@ from unimixer_plan.training.trainer import Checkpoint, evaluate
 # A trial whose worker process died (killed, out of memory, a lost node) runs again, from the start.
 # Failures inside training are results (status failed), never exceptions, so only crashes are retried.
 TRIAL_RETRIES = 1
-RAY_TEMP_PREFIX = "ump-ray-"
-RAY_TEMP_MARKER = "ray-temp-dir"  # in the run folder while a plan's own local Ray runs: its session folder
 
 
 def baseline_logloss(labels: torch.Tensor) -> float:
@@ -208,37 +201,6 @@ class TrialRecorder(tune.Callback):
         self.on_row(record)
 
 
-@dataclass
-class RayRuntime:
-    """A Ray connection this plan started (and so must stop), or joined."""
-
-    started_here: bool
-    temp_dir: str | None
-
-    def shutdown(self) -> None:
-        ray.shutdown()
-        if self.temp_dir:
-            shutil.rmtree(self.temp_dir, ignore_errors=True)
-
-
-def start_ray(address: str | None, verbose: bool) -> RayRuntime:
-    level = logging.INFO if verbose else logging.ERROR
-    if ray.is_initialized():
-        return RayRuntime(started_here=False, temp_dir=None)
-    if address:
-        ray.init(address=address, log_to_driver=verbose, logging_level=level, configure_logging=True)
-        return RayRuntime(started_here=False, temp_dir=None)
-    temp_dir = tempfile.mkdtemp(prefix=RAY_TEMP_PREFIX, dir=ray_temp_base())
-    ray.init(
-        num_cpus=os.cpu_count() or 1,
-        include_dashboard=False,
-        log_to_driver=verbose,
-        logging_level=level,
-        _temp_dir=temp_dir,
-    )
-    return RayRuntime(started_here=True, temp_dir=temp_dir)
-
-
 def mark_interrupted_trials_failed(storage_url: str, study_name: str) -> None:
     """Trials left RUNNING by an interrupted run can never finish; tell Optuna so."""
     try:
@@ -247,61 +209,6 @@ def mark_interrupted_trials_failed(storage_url: str, study_name: str) -> None:
         return
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
         study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-
-
-def ray_temp_base() -> Path:
-    """Where a local Ray's session folder goes: /tmp, since Ray's Unix sockets must fit in 107 characters."""
-    return Path("/tmp") if Path("/tmp").is_dir() else Path(tempfile.gettempdir())
-
-
-def remove_stale_ray_dir(marker: Path) -> None:
-    """A plan killed with SIGKILL leaves its local Ray's session folder behind, named in ``marker``; the
-    next run of the same folder removes it (only a folder this planner made: ump-ray-* in the temp dir)."""
-    if not marker.is_file():
-        return
-    stale = Path(marker.read_text().strip())
-    if stale.name.startswith(RAY_TEMP_PREFIX) and stale.parent == ray_temp_base():
-        shutil.rmtree(stale, ignore_errors=True)
-    marker.unlink(missing_ok=True)
-
-
-def unmet_trial_request(nodes: list[dict[str, Any]], cpus: float, gpus: float) -> str | None:
-    """Why no node of this Ray can ever run a trial of ``cpus`` CPUs and ``gpus`` GPUs (``ray.nodes()``'s
-    alive nodes and their total resources), as one line naming the option; None when one node can."""
-    alive = [node.get("Resources", {}) for node in nodes if node.get("Alive")]
-    if any(r.get("CPU", 0) >= cpus and r.get("GPU", 0) >= gpus for r in alive):
-        return None
-    gpu_short = gpus > 0 and not any(r.get("GPU", 0) >= gpus for r in alive)
-    option, value = ("--gpus-per-trial", gpus) if gpu_short else ("--cpus-per-trial", cpus)
-    largest = max(((r.get("CPU", 0), r.get("GPU", 0)) for r in alive), default=(0, 0))
-    return (
-        f"{option} {value:g}: no node of this Ray can run a trial of {cpus:g} CPU and {gpus:g} GPU "
-        f"({len(alive)} node(s), the largest with {largest[0]:g} CPU and {largest[1]:g} GPU); allowed: a request "
-        "one node can meet (a cluster that gains nodes later: join it with --ray-address)"
-    )
-
-
-@contextmanager
-def ray_session(plan: PlanConfig) -> Iterator[None]:
-    """One Ray connection for a whole plan (all rungs); stopped only if this plan started it."""
-    optuna.logging.set_verbosity(optuna.logging.INFO if plan.verbose else optuna.logging.WARNING)
-    marker = Path(plan.out) / RAY_TEMP_MARKER
-    remove_stale_ray_dir(marker)
-    runtime = start_ray(plan.ray_address, plan.verbose)
-    if runtime.temp_dir:
-        marker.write_text(runtime.temp_dir + "\n")
-    # A Ray started here has every node it will ever have: a request none can meet would wait forever.
-    unmet = unmet_trial_request(ray.nodes(), plan.cpus_per_trial, plan.gpus_per_trial) if runtime.started_here else None
-    if unmet:
-        runtime.shutdown()
-        marker.unlink(missing_ok=True)
-        raise PlanError(unmet)
-    try:
-        yield
-    finally:
-        if runtime.started_here:
-            runtime.shutdown()
-            marker.unlink(missing_ok=True)
 
 
 def run_search(
