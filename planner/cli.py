@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext, redirect_stdout
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from unimixer_plan.data_options import (
@@ -40,9 +40,6 @@ from unimixer_plan.summary_text import print_summary
 
 # torch, the data layer and the model zoo load inside the commands that need them, so that bad
 # input (a wrong --ray-address above all) is answered in a second, not after seconds of imports.
-if TYPE_CHECKING:
-    pass
-
 
 app = typer.Typer(
     name="unimixer-plan",

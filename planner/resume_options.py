@@ -15,11 +15,11 @@ if TYPE_CHECKING:  # the command line loads torch (through the run folder) only 
     from unimixer_plan.run.folder import RunFolder
 
 # Options that say where and how a plan runs, not what it plans: --resume takes them again (a new cluster
-# address, other resources, a new time budget); every other option is the recorded plan's.
+# address, a new time budget); every other option is the recorded plan's. Trial resources are not among
+# them: --gpus-per-trial sizes the ladder (a GPU proxy may cost 100x a CPU one) and --cpus-per-trial sets
+# the threads a trial's latency is measured with.
 RESUME_RUNTIME_OPTIONS = {
     "ray_address": "ray_address",
-    "cpus_per_trial": "cpus_per_trial",
-    "gpus_per_trial": "gpus_per_trial",
     "time_budget": "time_budget_min",
     "verbose": "verbose",
 }

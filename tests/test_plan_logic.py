@@ -808,17 +808,24 @@ def test_resume_takes_runtime_options_again_and_refuses_plan_defining_ones(tmp_p
         raise PlanError("captured")
 
     monkeypatch.setattr(plan_module, "run_plan", capture)
-    runtime = ["--time-budget", "9", "--cpus-per-trial", "2", "--gpus-per-trial", "0.5", "--verbose"]
-    result = CliRunner().invoke(app, ["--resume", str(out), *runtime])
+    result = CliRunner().invoke(app, ["--resume", str(out), "--time-budget", "9", "--verbose"])
     assert result.exit_code == 2 and "captured" in result.output
     plan = seen[0]
-    assert (plan.time_budget_min, plan.cpus_per_trial, plan.gpus_per_trial, plan.verbose) == (9.0, 2.0, 0.5, True)
+    assert (plan.time_budget_min, plan.verbose) == (9.0, True)
     assert plan.families == ("unimixing_lite", "wukong") and plan.budget.flops == 2.4e7  # the recorded plan
-    for given in (["--flops", "1e9"], ["--families", "rankmixer"], ["--seed", "3"], ["--out", str(tmp_path)]):
+    refused = (
+        ["--flops", "1e9"],
+        ["--families", "rankmixer"],
+        ["--seed", "3"],
+        ["--out", str(tmp_path)],
+        ["--gpus-per-trial", "1"],  # sizes the ladder
+        ["--cpus-per-trial", "2"],  # the threads latency is measured with
+    )
+    for given in refused:
         result = CliRunner().invoke(app, ["--resume", str(out), *given])
         assert result.exit_code == 2 and len(seen) == 1, result.output
         assert result.stderr.startswith(f"Error: {given[0]}: cannot be given with --resume")
-        assert "allowed with --resume: --ray-address, --cpus-per-trial" in result.stderr
+        assert "allowed with --resume: --ray-address, --time-budget, --verbose, --json" in result.stderr
 
 
 def test_a_stale_ray_session_folder_is_removed_on_the_next_start(tmp_path):
@@ -828,11 +835,32 @@ def test_a_stale_ray_session_folder_is_removed_on_the_next_start(tmp_path):
     marker.write_text(f"{stale}\n")
     remove_stale_ray_dir(marker)
     assert not stale.exists() and not marker.exists()
-    foreign = tmp_path / "not-ours"  # never removes a folder this planner did not make
-    foreign.mkdir()
-    marker.write_text(f"{foreign}\n")
-    remove_stale_ray_dir(marker)
-    assert foreign.is_dir() and not marker.exists()
+    # never a folder this planner did not make: each guard alone keeps one
+    unprefixed = Path(tempfile.mkdtemp(prefix="not-ours-", dir=ray_temp_base()))
+    elsewhere = tmp_path / f"{RAY_TEMP_PREFIX}elsewhere"
+    elsewhere.mkdir()
+    # nor one a live process still uses (a folder copied while its plan ran)
+    live = Path(tempfile.mkdtemp(prefix=RAY_TEMP_PREFIX, dir=ray_temp_base()))
+    user = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(live)])
+    try:
+        for kept in (unprefixed, elsewhere, live):
+            marker.write_text(f"{kept}\n")
+            remove_stale_ray_dir(marker)
+            assert kept.is_dir() and not marker.exists(), kept
+    finally:
+        user.kill()
+        user.wait()
+        shutil.rmtree(unprefixed)
+        shutil.rmtree(live)
+
+
+def test_resume_cuts_a_torn_curve_row_and_removes_a_table_killed_before_its_first_flush(tmp_path):
+    folder = RunFolder(tmp_path)
+    folder.trials_file.write_bytes(b"")  # created by open("a"), killed before anything was written
+    folder.curves_file.write_bytes(b"trial_id,epoch,samples_seen,val_logloss,val_auc\r\n0,1,64,0.5,0.7\r\n0,2,1")
+    folder.drop_torn_rows()
+    assert not folder.trials_file.exists() and folder.load_trials() == []
+    assert folder.load_curves() == {0: [(1, 64, 0.5, 0.7)]}
 
 
 def test_cli_json_stdout_holds_only_the_json_whatever_the_search_prints(tmp_path, monkeypatch, no_report_no_certify):

@@ -183,13 +183,15 @@ CURVE_COLUMNS = ("trial_id", "epoch", "samples_seen", "val_logloss", "val_auc")
 
 def _cut_torn_tail(table: Path) -> None:
     """Truncate ``table`` after its last line end when the bytes after it are a row that never ended."""
-    data = table.read_bytes() if table.exists() else b""
-    if not data or data.endswith(b"\n"):
+    if not table.exists():
+        return
+    data = table.read_bytes()
+    if data.endswith(b"\n"):
         return
     kept = data[: data.rfind(b"\n") + 1]
     if kept:
         table.write_bytes(kept)
-    else:  # only a torn header: the next append writes a whole one
+    else:  # empty (killed before its first flush) or a torn header: the next append writes a whole one
         table.unlink()
 
 

@@ -40,7 +40,8 @@ from unimixer_plan.search_spaces import CostAwareSpace, FamilySpace, Limits
 from unimixer_plan.training.trainer import Checkpoint, evaluate
 
 # A trial whose worker process died (killed, out of memory, a lost node) runs again, from the start.
-# Failures inside training are results (status failed), never exceptions, so only crashes are retried.
+# Training's own failures (a non-finite loss, an error while running) are results with status failed,
+# not exceptions, so what is retried is a crash or an exception that escaped training (once).
 TRIAL_RETRIES = 1
 
 

@@ -64,9 +64,26 @@ def remove_stale_ray_dir(marker: Path) -> None:
     if not marker.is_file():
         return
     stale = Path(marker.read_text().strip())
-    if stale.name.startswith(RAY_TEMP_PREFIX) and stale.parent == ray_temp_base():
+    ours = stale.name.startswith(RAY_TEMP_PREFIX) and stale.parent == ray_temp_base()
+    if ours and not in_use(stale):
         shutil.rmtree(stale, ignore_errors=True)
     marker.unlink(missing_ok=True)
+
+
+def in_use(session: Path) -> bool:
+    """Whether a live process names ``session`` on its command line (a Ray still running there: the
+    folder was copied while its plan ran, or is resumed twice at once). Without /proc, assume it is."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    needle = str(session).encode()
+    for entry in proc.iterdir():
+        try:
+            if entry.name.isdigit() and needle in (entry / "cmdline").read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def unmet_trial_request(nodes: list[dict[str, Any]], cpus: float, gpus: float) -> str | None:
