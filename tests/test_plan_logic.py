@@ -842,6 +842,10 @@ def test_a_stale_ray_session_folder_is_removed_on_the_next_start(tmp_path):
     # nor one a live process still uses (a folder copied while its plan ran)
     live = Path(tempfile.mkdtemp(prefix=RAY_TEMP_PREFIX, dir=ray_temp_base()))
     user = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(live)])
+    deadline = time.monotonic() + 30
+    while str(live).encode() not in Path(f"/proc/{user.pid}/cmdline").read_bytes():  # until exec is done
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     try:
         for kept in (unprefixed, elsewhere, live):
             marker.write_text(f"{kept}\n")
