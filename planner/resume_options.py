@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import typer
 from unimixer_plan.errors import PlanError
-from unimixer_plan.search.ray_address import check_ray_address
 
 if TYPE_CHECKING:  # the command line loads torch (through the run folder) only once a command runs
     from unimixer_plan.plan_config import PlanConfig
@@ -43,7 +42,5 @@ def resumed_plan(ctx: typer.Context, folder: RunFolder) -> PlanConfig:
             f"{folder.plan_file}); allowed with --resume: {allowed}, --json"
         )
     plan = folder.load_plan()
-    changes = {RESUME_RUNTIME_OPTIONS[name]: ctx.params[name] for name in given}
-    if changes.get("ray_address"):
-        check_ray_address(changes["ray_address"])
-    return replace(plan, **changes)
+    # a new --ray-address is checked by run_plan before anything is loaded or written, as any plan's is
+    return replace(plan, **{RESUME_RUNTIME_OPTIONS[name]: ctx.params[name] for name in given})
