@@ -60,6 +60,7 @@ def complete() -> TrialRecord:
         learning_rate=0.003,
         wall_time_s=3.5,
         stop_reason="early stopping",
+        node="10.0.0.7/8f3a21c0",
     )
 
 
@@ -83,6 +84,20 @@ def test_a_record_round_trips_through_a_csv_row_and_trials_csv(tmp_path):
     assert folder.load_trials() == records
     read_back = folder.load_trials()[1]
     assert read_back.flops is None and math.isnan(read_back.val_logloss) and read_back.family is None
+
+
+def test_a_folder_from_before_the_node_column_resumes_with_its_own_columns(tmp_path):
+    folder = RunFolder(tmp_path)
+    old_columns = [c for c in TRIAL_COLUMNS if c != "node"]
+    with folder.trials_file.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=old_columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerow(complete().to_csv_row())
+    folder.append_trial(dataclasses.replace(complete(), trial_id=4))
+    with folder.trials_file.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert {len(row) for row in rows} == {len(old_columns)}  # every row as wide as the header
+    assert [r.trial_id for r in folder.load_trials()] == [3, 4] and folder.load_trials()[1].node is None
 
 
 def test_is_complete_needs_status_ok_and_a_measured_logloss():

@@ -149,57 +149,57 @@ def test_the_scheduler_counts_every_stop_and_passes_eta_on():
 
 
 @pytest.mark.parametrize("fixed", [True, False])
-def test_the_trainable_trains_on_its_trial_s_rows_and_seed_and_the_record_says_so(fixed, monkeypatch, tmp_path):
+def test_the_trainable_trains_on_its_trial_s_rows_and_seed_and_the_record_says_so(fixed, monkeypatch):
     # A measurement (a fixed trial) carries its own rung, rows, seed and role; a searched trial its rung's.
     from dataclasses import asdict
 
     from unimixer_plan.data import DataSpec, load_data
     from unimixer_plan.plan_config import Budget, PlanConfig
     from unimixer_plan.run.trial_record import TrialRecord, TrialRole
-    from unimixer_plan.search import driver
+    from unimixer_plan.search import trainable
     from unimixer_plan.search.rungs import FixedTrial
     from unimixer_plan.training.trainer import TrainSettings
 
     from tests.conftest import small_config
 
     reports = []
-    monkeypatch.setattr(driver.tune, "report", lambda metrics, **kw: reports.append(metrics))
+    monkeypatch.setattr(trainable.tune, "report", lambda metrics, **kw: reports.append(metrics))
     data = load_data(DataSpec(seed=0, vocab_cap=200, synthetic_val_rows=512), train_rows=2_000)
     model = small_config("rankmixer", **data.schema)
     plan = PlanConfig(budget=Budget(flops=1e6), fidelity=1_000, seed=3, train=TrainSettings(max_epochs=1))
-    config = {"cache_dir": str(tmp_path), "rung": 9, "measure_latency": False, "feasible": True}
+    config = {"rung": 9, "measure_latency": False, "feasible": True}
     if fixed:
         config["trial"] = asdict(FixedTrial(model.to_dict(), rung=2, fidelity=500, seed=7, role="seed"))
     else:
         config |= {"model": model.to_dict(), "fidelity": 1_500, "seed": 3, "role": "search"}
-    driver.run_trial(config, data, plan.to_dict())
+    trainable.run_trial(config, data, plan.to_dict())
     final = reports[-1]
     assert final["status"] == "ok" and final["distinct_samples"] == (500 if fixed else 1_500)
     assert final["history"] and final["history"][0][:2] == [1, 500 if fixed else 1_500]
-    record = TrialRecord.from_ray_result(0, driver.trial_config(config), final, errored=False)
+    record = TrialRecord.from_ray_result(0, trainable.trial_config(config), final, errored=False)
     expected = (2, TrialRole.SEED, 7, 500) if fixed else (9, TrialRole.SEARCH, 3, 1_500)
     assert (record.rung, record.role, record.seed, record.fidelity) == expected
 
 
-def test_a_gpu_trial_without_cuda_fails_instead_of_training_on_the_cpu(monkeypatch, tmp_path):
+def test_a_gpu_trial_without_cuda_fails_instead_of_training_on_the_cpu(monkeypatch):
     from unimixer_plan.data import DataSpec, load_data
     from unimixer_plan.plan_config import Budget, PlanConfig
     from unimixer_plan.run.trial_record import TrialRecord, TrialStatus
-    from unimixer_plan.search import driver
+    from unimixer_plan.search import trainable
 
     from tests.conftest import small_config
 
     reports = []
-    monkeypatch.setattr(driver.tune, "report", lambda metrics, **kw: reports.append(metrics))
-    monkeypatch.setattr(driver.torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(driver, "evaluate", lambda *a, **k: pytest.fail("a GPU trial trained without CUDA"))
+    monkeypatch.setattr(trainable.tune, "report", lambda metrics, **kw: reports.append(metrics))
+    monkeypatch.setattr(trainable.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(trainable, "evaluate", lambda *a, **k: pytest.fail("a GPU trial trained without CUDA"))
     data = load_data(DataSpec(seed=0, vocab_cap=200, synthetic_val_rows=512), train_rows=1_000)
     model = small_config("rankmixer", **data.schema)
     plan = PlanConfig(budget=Budget(flops=1e6), fidelity=1_000, gpus_per_trial=1)
-    config = {"cache_dir": str(tmp_path), "rung": 0, "measure_latency": False, "feasible": True}
+    config = {"rung": 0, "measure_latency": False, "feasible": True}
     config |= {"model": model.to_dict(), "fidelity": 1_000, "seed": 0, "role": "search"}
-    driver.run_trial(config, data, plan.to_dict())
-    record = TrialRecord.from_ray_result(0, driver.trial_config(config), reports[-1], errored=False)
+    trainable.run_trial(config, data, plan.to_dict())
+    record = TrialRecord.from_ray_result(0, trainable.trial_config(config), reports[-1], errored=False)
     assert record.status is TrialStatus.FAILED and "--gpus-per-trial 1: no CUDA device" in record.error
 
 
@@ -218,3 +218,48 @@ def test_a_trial_request_no_node_can_meet_is_named_with_its_option():
     assert cpu.startswith("--cpus-per-trial 16: no node")
     # enough CPUs and enough GPUs, but not on one node
     assert unmet_trial_request([cpu_node, {"Alive": True, "Resources": {"CPU": 1.0, "GPU": 1.0}}], 2, 1)
+
+
+def test_a_trained_architecture_is_reused_through_ray_and_kept_on_the_driver_s_disk(monkeypatch, tmp_path):
+    # A trial never touches the run folder (on another node it cannot see it): it shares its result
+    # through the cache actor, the driver's recorder keeps it in cache/, and a resumed run's actor,
+    # filled from there, serves it to the same architecture without training.
+    from unimixer_plan.data import DataSpec, load_data
+    from unimixer_plan.plan_config import Budget, PlanConfig
+    from unimixer_plan.run.folder import RunFolder
+    from unimixer_plan.search import trainable
+    from unimixer_plan.search.driver import TrialRecorder
+    from unimixer_plan.search.ray_session import start_ray
+    from unimixer_plan.search.result_cache import start_result_cache
+    from unimixer_plan.training.trainer import TrainSettings
+
+    from tests.conftest import small_config
+
+    reports = []
+    monkeypatch.setattr(trainable.tune, "report", lambda metrics, **kw: reports.append(metrics))
+    data = load_data(DataSpec(seed=0, vocab_cap=200, synthetic_val_rows=512), train_rows=1_000)
+    plan = PlanConfig(budget=Budget(flops=1e6), fidelity=1_000, train=TrainSettings(max_epochs=1))
+    config = {"rung": 0, "measure_latency": False, "feasible": True, "fidelity": 1_000, "seed": 0, "role": "search"}
+    config["model"] = small_config("rankmixer", **data.schema).to_dict()
+    folder = RunFolder(tmp_path / "run")
+    folder.path.mkdir()
+    runtime = start_ray(None, verbose=False)
+    try:
+        trainable.run_trial(config, data, plan.to_dict(), start_result_cache({}))
+        trained = reports[-1]
+        assert trained["status"] == "ok" and trained["cached"] is False
+        assert not folder.cache_dir.exists()  # the trial wrote nothing
+
+        recorder = TrialRecorder(folder, on_row=lambda record: None)
+        recorder.on_trial_complete(0, [], SimpleNamespace(config=config, last_result=trained))
+        assert list(folder.cached_results()) == [trained["result_key"]]
+
+        monkeypatch.setattr(trainable, "evaluate", lambda *a, **k: pytest.fail("a cached architecture trained again"))
+        trainable.run_trial(config, data, plan.to_dict(), start_result_cache(folder.cached_results()))
+        reused = reports[-1]
+        assert reused["cached"] is True
+        assert (reused["val_logloss"], reused["history"]) == (trained["val_logloss"], trained["history"])
+        recorder.on_trial_complete(1, [], SimpleNamespace(config=config, last_result=reused))
+        assert folder.load_trials()[1].val_logloss == trained["val_logloss"]
+    finally:
+        runtime.shutdown()

@@ -8,6 +8,8 @@ chosen.yaml   the chosen config, loadable by unimixer_plan.mixers.load_config
 summary.json  the chosen config's costs against each budget, and its quality
 baselines.json  lr and fm trained by the same trainer on the same rows (the floor to beat)
 optuna.db     the Optuna study (SQLite), for --resume
+cache/        each architecture trained to the end, by its key: a resumed run reuses it (written by the
+              driver from the trial's report; trials on other nodes never touch this folder)
 ray-temp-dir  while the plan's own local Ray runs: its session folder (a killed plan's is removed on --resume)
 """
 
@@ -21,7 +23,7 @@ from pathlib import Path
 from unimixer_plan.errors import PlanError
 from unimixer_plan.plan_config import PlanConfig
 from unimixer_plan.run.summary import PlanSummary
-from unimixer_plan.run.trial_record import TRIAL_COLUMNS, ScaledTarget, TrialRecord, pareto_table
+from unimixer_plan.run.trial_record import LATER_COLUMNS, TRIAL_COLUMNS, ScaledTarget, TrialRecord, pareto_table
 from unimixer_plan.training.baselines import BaselineResult
 
 
@@ -87,6 +89,24 @@ class RunFolder:
     def cache_dir(self) -> Path:
         return self.path / "cache"
 
+    def cached_results(self) -> dict[str, dict]:
+        """Results kept by ``save_cached_result``, by key (a torn or foreign file is skipped: retrained)."""
+        results = {}
+        for file in sorted(self.cache_dir.glob("*.json")):
+            try:
+                result = json.loads(file.read_text())
+            except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if isinstance(result, dict):
+                results[file.stem] = result
+        return results
+
+    def save_cached_result(self, key: str, result: dict) -> None:
+        self.cache_dir.mkdir(exist_ok=True)
+        partial = self.cache_dir / f".{key}.partial"
+        partial.write_text(json.dumps(result))
+        partial.replace(self.cache_dir / f"{key}.json")  # whole or absent, even if killed mid-write
+
     def create(self, plan: PlanConfig, versions: dict[str, str]) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         self.cache_dir.mkdir(exist_ok=True)
@@ -120,12 +140,19 @@ class RunFolder:
 
     def append_trial(self, record: TrialRecord) -> None:
         new = not self.trials_file.exists()
+        columns = TRIAL_COLUMNS if new else self._trial_header()
         with self.trials_file.open("a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=TRIAL_COLUMNS)
+            writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
             if new:
                 writer.writeheader()
             writer.writerow(record.to_csv_row())
             handle.flush()
+
+    def _trial_header(self) -> tuple[str, ...]:
+        """The columns of an existing trials.csv: a folder resumed by a newer planner keeps its own."""
+        with self.trials_file.open(newline="") as handle:
+            header = next(csv.reader(handle), None)
+        return tuple(header) if header else TRIAL_COLUMNS
 
     def append_curve(self, trial_id: int, history: list[list[float]]) -> None:
         """A trial's checkpoints, [epoch, samples_seen, val_logloss, val_auc] each (the fixed validation
@@ -200,7 +227,7 @@ def read_trials(path: Path) -> list[TrialRecord]:
     try:
         with path.open(newline="") as handle:
             reader = csv.DictReader(handle)
-            if reader.fieldnames is None or not set(TRIAL_COLUMNS) <= set(reader.fieldnames):
+            if reader.fieldnames is None or not set(TRIAL_COLUMNS) - set(LATER_COLUMNS) <= set(reader.fieldnames):
                 raise PlanError(f"{path}: corrupt trials table (missing columns)")
             for line, raw in enumerate(reader, start=2):
                 try:

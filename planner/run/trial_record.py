@@ -46,6 +46,7 @@ TRIAL_COLUMNS = (
     "wall_time_s",
     "stop_reason",
     "error",
+    "node",
 )
 KNOB_COLUMNS = ("n_tokens", "d_model", "heads", "rank", "bases", "depth", "ffn_ratio", "embed_dim")
 INT_COLUMNS = (
@@ -63,7 +64,9 @@ INT_COLUMNS = (
     *KNOB_COLUMNS,
 )
 FLOAT_COLUMNS = ("val_logloss", "val_auc", "latency_ms", "learning_rate", "wall_time_s")
-TEXT_COLUMNS = ("family", "stop_reason", "error")
+TEXT_COLUMNS = ("family", "stop_reason", "error", "node")
+# Columns added after run folders existed: a trials.csv without them still reads (and resumes).
+LATER_COLUMNS = ("node",)
 # pareto.csv on a proxy ladder: whether a row is a measured proxy or a scaled-up target, and which
 # of its columns the scaling fit predicted rather than a trial measured.
 LADDER_PARETO_COLUMNS = ("scale", "predicted")
@@ -153,6 +156,7 @@ class TrialRecord:
     wall_time_s: float = math.nan
     stop_reason: str | None = None
     error: str | None = None
+    node: str | None = None  # where it ran: "IP/first 8 hex digits of the Ray node id" (`ray list nodes`)
 
     def __post_init__(self) -> None:
         # One NaN object for every absent measurement: records then compare equal field by field
@@ -208,7 +212,7 @@ class TrialRecord:
         if raw["role"] not in ROLES:
             raise ValueError(f"role {raw['role']!r} is not one of {ROLES}")
         for column in TEXT_COLUMNS:
-            values[column] = raw[column] or None
+            values[column] = raw.get(column) or None  # a run folder from before "node" lacks it
         if values["trial_id"] is None or values["rung"] is None:
             raise ValueError("trial_id and rung are required")
         return cls(**values, status=TrialStatus(raw["status"]), role=TrialRole(raw["role"]))
@@ -255,6 +259,7 @@ class TrialRecord:
             wall_time_s=result.get("wall_time_s"),
             stop_reason=result.get("stop_reason") or (STOPPED_REASON if status is TrialStatus.STOPPED else None),
             error=result.get("error") or (ERRORED_TEXT if errored else None),
+            node=result.get("node"),
         )
 
 
