@@ -134,6 +134,13 @@ def plan(
             "dataset's training rows (36,672,493 for --dataset criteo, the Kaggle file's 8:1:1 training split)."
         ),
     ] = None,
+    test_seeds: Annotated[
+        int,
+        typer.Option(
+            help="After the choice, re-train the chosen configuration and the runner-up with this many seeds and "
+            "score them on the test split (0: skip)."
+        ),
+    ] = 3,
     cpus_per_trial: Annotated[float, typer.Option(help="CPUs per trial.")] = 1.0,
     gpus_per_trial: Annotated[float, typer.Option(help="GPUs per trial (trials train on cuda when > 0).")] = 0.0,
     resume: Annotated[
@@ -190,6 +197,7 @@ def plan(
                 time_budget_min=time_budget,
                 proxy_max_flops=proxy_max_flops,
                 train_samples=train_samples,
+                test_seeds=test_seeds,
                 verbose=verbose,
             )
         # Under --json, stdout holds the JSON alone: what Ray's driver prints (a dead worker's report,
@@ -202,8 +210,11 @@ def plan(
     elif not summary.interrupted:
         print_summary(summary)
     if summary.interrupted:
+        stage = f"{summary.trials} of {summary.planned_trials} trials"
+        if summary.planned_trials is not None and summary.trials >= summary.planned_trials:
+            stage = "every trial, during the test-split check"
         typer.echo(
-            f"Interrupted after {summary.trials} of {summary.planned_trials} trials; "
+            f"Interrupted after {stage}; "
             "nothing finished is lost. "
             f"Continue with: unimixer-plan --resume {plan_config.out}",
             err=True,

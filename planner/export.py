@@ -45,10 +45,10 @@ def selected_config(folder: RunFolder, trial_id: int | None) -> tuple[ModelConfi
     plan = folder.load_plan()
     data = load_data(plan.data, train_rows=16)  # the schema only: cardinalities come from the data
     if trial_id is None:
-        chosen = folder.load_summary().chosen
-        if chosen is None:
+        summary = folder.load_summary()
+        if summary.chosen is None:
             raise PlanError(f"{folder.path}: the plan chose no configuration; pass --trial ID")
-        return chosen.model, export_metadata(plan, data, chosen)
+        return summary.chosen.model, export_metadata(plan, data, summary.chosen, summary.final_check)
     record = select_trial(folder, trial_id)
     config = record.model_config(data.schema)
     # The trial's own recorded costs (FLOPs by the analytic count fvcore matches), not certified again.

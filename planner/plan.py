@@ -21,6 +21,7 @@ from unimixer_plan.mixers import PlanError, analytic_cost, build_model, save_con
 from unimixer_plan.outcome import PlanOutcome
 from unimixer_plan.plan_config import PlanConfig
 from unimixer_plan.profiling import measure_latency_ms, resolve_device
+from unimixer_plan.retrain_on_test import with_final_check
 from unimixer_plan.run.folder import RunFolder
 from unimixer_plan.run.records import export_metadata
 from unimixer_plan.run.summary import Chosen
@@ -92,9 +93,11 @@ def run_plan(
     on_row=None,
     on_start=None,
     search: SearchRunner | None = None,
+    on_check=None,
 ) -> PlanOutcome:
     """Search every rung still missing trials, measure what the ladder's law needs, then choose
-    (directly or at the ladder's target).
+    (directly or at the ladder's target), then re-train the choice and the runner-up for the test split
+    (``unimixer_plan.retrain_on_test``; ``on_check(trained, total)`` follows it).
 
     ``search`` runs the rungs; the default is Ray Tune + Optuna. Tests pass a scripted runner.
     """
@@ -173,8 +176,17 @@ def run_plan(
         # A time budget ends searches on purpose; fewer search rows without one means the run was interrupted.
         interrupted=interrupted or (plan.time_budget_min is None and not search_done),
     )
+    folder.write_summary(summary)  # complete before the final check: a Ctrl-C during it loses nothing
+    if not summary.interrupted:
+        try:
+            summary = with_final_check(plan, folder, data, summary, on_check or (lambda done, total: None))
+        except KeyboardInterrupt:  # Ctrl-C while re-training for the test split: --resume does it again
+            summary = replace(summary, interrupted=True)
+        folder.write_summary(summary)
+        if summary.final_check is not None:  # chosen.yaml carries the test split's numbers too
+            extra = export_metadata(plan, data, summary.chosen, summary.final_check)
+            save_config(summary.chosen.model, folder.chosen_file, extra=extra)
     result = replace(result, summary=summary)
-    folder.write_summary(summary)
     if not summary.interrupted:
         from unimixer_plan.reports import write_report
 

@@ -97,6 +97,9 @@ class PlanConfig:
     # distinct samples the production model trains on: a ladder's prediction is for them (None: the
     # dataset's training rows; for the synthetic Criteo default the Kaggle file's)
     train_samples: int | None = None
+    # after the choice: the chosen configuration and the runner-up re-trained with this many seeds and
+    # scored on the test split (unimixer_plan.retrain_on_test); 0 skips it
+    test_seeds: int = 3
     verbose: bool = False
 
     def __post_init__(self) -> None:
@@ -115,6 +118,8 @@ class PlanConfig:
         _positive_finite("--proxy-max-flops", self.proxy_max_flops)
         if self.embed_dim is not None and self.embed_dim < 1:
             raise PlanError(f"--embed-dim {self.embed_dim}: must be >= 1")
+        if self.test_seeds < 0:
+            raise PlanError(f"--test-seeds {self.test_seeds}: must be >= 0 (0 skips the test-split check)")
         if self.train_samples is not None and self.train_samples < 1:
             raise PlanError(f"--train-samples {self.train_samples}: must be >= 1 distinct training sample")
 

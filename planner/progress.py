@@ -83,4 +83,11 @@ def run_with_progress(plan_config: PlanConfig, resume: bool) -> PlanOutcome:
             label = f"rung {rung}: {state['per_rung'][rung]} done" if rung else "trials"
             state["bar"](state["done"], label)
 
-        return run_plan(plan_config, resume=resume, on_row=on_row, on_start=on_start)
+        def on_check(trained: int, total: int) -> None:
+            if trained == 0:
+                typer.echo(
+                    f"test split: re-training the chosen configuration and the runner-up ({total} trainings)", err=True
+                )
+            state["bar"](state["done"], f"test split: {trained}/{total} re-trained")
+
+        return run_plan(plan_config, resume=resume, on_row=on_row, on_start=on_start, on_check=on_check)

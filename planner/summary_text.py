@@ -48,10 +48,12 @@ def print_summary(summary: PlanSummary) -> None:
     else:
         typer.echo(f"chosen: trial {chosen.trial_id}, {model.family} ({knobs})")
         typer.echo(
-            f"  quality            : val logloss {chosen.val_logloss:.4f}, val AUC {chosen.val_auc:.4f} "
+            f"  validation         : val logloss {chosen.val_logloss:.4f}, val AUC {chosen.val_auc:.4f} "
             f"after {chosen.epochs} epochs over {chosen.fidelity:,} training samples "
-            f"(best epoch {chosen.best_epoch})"
+            f"(best epoch {chosen.best_epoch}; the search trial's, which chose it: biased low)"
         )
+    if summary.final_check is not None:
+        print_final_check(summary)
     gains = chosen.gain_over_baselines or {}
     if chosen.predicted and chosen.top_proxy and summary.baselines:
         top = chosen.top_proxy
@@ -90,3 +92,26 @@ def print_summary(summary: PlanSummary) -> None:
         typer.echo(f"    {line}")
     typer.echo(f"config: {Path(summary.run_dir) / 'chosen.yaml'}")
     typer.echo(f"report: {Path(summary.run_dir) / 'report.html'}")
+
+
+def print_final_check(summary: PlanSummary) -> None:
+    """The test split's numbers: models re-trained after the choice, scored on rows nothing chose on."""
+    check = summary.final_check
+    seeds = len(check.chosen.seeds)
+    typer.echo(f"  test split ({check.rows:,} rows; {check.subject}, re-trained with {seeds} seeds):")
+    for score in (check.chosen, check.runner_up):
+        if score is not None:
+            typer.echo(
+                f"    {score.role:<10} trial {score.trial_id} {score.family}: test logloss {score.logloss:.4f} "
+                f"± {score.logloss_se:.4f}, AUC {score.auc:.4f} ± {score.auc_se:.4f}"
+            )
+    for failure in check.failures:
+        typer.echo(f"    did not train: {failure}")
+    paired = check.paired
+    if paired is not None:
+        low, high = paired.logloss_interval
+        typer.echo(
+            f"    chosen - runner-up: logloss {paired.logloss_difference:+.4f} [{low:+.4f}, {high:+.4f}] "
+            f"(paired bootstrap, 90%), P(chosen lower) {paired.probability_chosen_better:.2f}; "
+            f"AUC {paired.auc_difference:+.4f}"
+        )

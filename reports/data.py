@@ -227,3 +227,30 @@ def _importances(folder: RunFolder, summary: PlanSummary) -> dict[str, float] | 
         return None
     best.pop("__trials__")
     return best
+
+
+def final_check_rows(summary: PlanSummary) -> list[tuple[str, str]]:
+    """The chosen table's test-split rows: models re-trained after the choice, scored on rows nothing chose on."""
+    check = summary.final_check
+    if check is None:
+        return []
+    rows = [("test split", f"{check.rows:,} rows; {check.subject}, re-trained with {len(check.chosen.seeds)} seeds")]
+    for score in (check.chosen, check.runner_up):
+        if score is not None:
+            rows.append(
+                (
+                    f"test: {score.role}",
+                    f"trial {score.trial_id} {score.family}: logloss {score.logloss:.4f} ± {score.logloss_se:.4f}, "
+                    f"AUC {score.auc:.4f} ± {score.auc_se:.4f}",
+                )
+            )
+    if check.paired is not None:
+        low, high = check.paired.logloss_interval
+        rows.append(
+            (
+                "test: chosen - runner-up",
+                f"logloss {check.paired.logloss_difference:+.4f}, 90% [{low:+.4f}, {high:+.4f}] (paired bootstrap), "
+                f"P(chosen lower) {check.paired.probability_chosen_better:.2f}, AUC {check.paired.auc_difference:+.4f}",
+            )
+        )
+    return rows

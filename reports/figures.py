@@ -8,7 +8,7 @@ import math
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from unimixer_plan.mixers.embedding_tables import embedding_tables
-from unimixer_plan.reports.data import ReportData, TrialPoint
+from unimixer_plan.reports.data import ReportData, TrialPoint, final_check_rows
 
 FAMILY_COLOURS = {
     "unimixing_lite": "#1f77b4",
@@ -321,7 +321,7 @@ def chosen_table(data: ReportData) -> go.Figure:
     rows: list[tuple[str, str]] = []
     chosen = data.chosen
     if chosen:
-        kind = "predicted by the scaling posterior" if chosen.predicted else "measured"
+        kind = "predicted by the scaling posterior" if chosen.predicted else "the search trial's, which chose it"
         model = chosen.model
         rows += [("family", model.family)]
         rows += [(k, str(getattr(model, k))) for k in KNOBS if getattr(model, k) is not None]
@@ -330,6 +330,7 @@ def chosen_table(data: ReportData) -> go.Figure:
             low, high = chosen.val_logloss_interval
             quality += f", 90% interval [{low:.4f}, {high:.4f}]"
         rows.append(("val logloss", quality))
+        rows += final_check_rows(data.summary)
         probabilities = data.summary.family_probabilities or {}
         if len(probabilities) > 1:
             ranked = sorted(probabilities.items(), key=lambda item: -item[1])

@@ -94,8 +94,7 @@ def test_a_plan_on_a_head_and_a_worker_that_cannot_see_the_run_folder_trains_eve
         result = subprocess.run(
             [
                 *(EXE, "--flops", "2e5", "--trials", "3", "--fidelity", "2000", "--ray-address", address, "--json"),
-                "--out",
-                str(out),
+                *("--test-seeds", "0", "--out", str(out)),
             ],
             capture_output=True,
             text=True,

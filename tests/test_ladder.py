@@ -29,7 +29,7 @@ SMALL_LADDER = (
 )
 LATENCY = (
     "--flops 1e8 --proxy-max-flops 4e5 --batch-size 16 --device cpu --fidelity 1000 "
-    "--families unimixing_lite --trials 6"
+    "--families unimixing_lite --trials 6 --test-seeds 0"
 )
 
 
@@ -95,6 +95,12 @@ def test_small_ladder_writes_fits_and_the_held_out_error(small_ladder):
     assert load_config(exported).to_dict() == chosen["model"]
     assert "predicted:" in exported.read_text()
     assert (out / "report.html").is_file()
+    # the target is too large to re-train: the two families' best top-rung proxies go to the test split
+    check = summary["test"]
+    assert check["subject"].startswith("the best top-rung proxies")
+    assert {check["chosen"]["family"], check["runner_up"]["family"]} == {"unimixing_lite", "wukong"}
+    assert check["chosen"]["family"] == chosen["model"]["family"] and check["chosen"]["fidelity"] == 4000
+    assert "test split (" in plan_cli("--resume", str(out)).stdout  # the terminal summary prints it, re-used
 
 
 @pytest.mark.slow

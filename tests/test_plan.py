@@ -20,6 +20,7 @@ import numpy as np
 import optuna
 import pytest
 import torch
+import yaml
 from typer.testing import CliRunner
 from unimixer_plan.cli import app
 from unimixer_plan.mixers import analytic_cost, build_model, load_config
@@ -73,6 +74,25 @@ def test_flops_plan_respects_the_budget_and_writes_the_run_folder(flops_run):
     # the study in optuna.db holds every trial
     study = optuna.load_study(study_name="plan", storage=f"sqlite:///{out / 'optuna.db'}")
     assert len(study.trials) == 8
+
+
+@pytest.mark.slow
+def test_the_chosen_trial_and_the_runner_up_are_re_trained_and_scored_on_the_test_split(flops_run):
+    out, summary = flops_run
+    check = summary["test"]
+    rows = {int(r["trial_id"]): r for r in read_csv(out / "trials.csv")}
+    chosen, runner_up = check["chosen"], check["runner_up"]
+    assert chosen["trial_id"] == summary["chosen"]["trial_id"] and chosen["seeds"] == [2, 3, 4]  # not the search's 1
+    assert runner_up["trial_id"] != chosen["trial_id"] and rows[runner_up["trial_id"]]["status"] == "ok"
+    assert check["rows"] == 32_768 and 0 < chosen["logloss_se"] < 0.05 and check["failures"] == []
+    paired = check["paired"]
+    assert paired["logloss_interval"][0] <= paired["logloss_difference"] <= paired["logloss_interval"][1]
+    assert json.loads((out / "final_check.json").read_text())["check"] == check
+    saved = yaml.safe_load((out / "chosen.yaml").read_text())["metrics"]
+    assert (
+        saved["test"]["logloss"] == chosen["logloss"]
+        and saved["validation"]["val_logloss"] == (summary["chosen"]["val_logloss"])
+    )
 
 
 @pytest.mark.slow
@@ -147,6 +167,8 @@ def test_params_and_latency_budgets_constrain_the_result(tmp_path):
         "6",
         "--fidelity",
         "2000",
+        "--test-seeds",
+        "0",
         "--out",
         str(out),
         "--json",
@@ -225,7 +247,8 @@ def brute_force_front(rows: list[dict[str, str]], plan: PlanConfig) -> set[str]:
 @pytest.mark.slow
 def test_kill_9_mid_run_then_resume_from_a_moved_folder_keeps_finished_trials(tmp_path):
     out = tmp_path / "run"
-    args = [EXE, "--flops", "3e5", "--trials", "6", "--fidelity", "3000", "--seed", "2", "--out", str(out)]
+    args = [EXE, "--flops", "3e5", "--trials", "6", "--fidelity", "3000", "--seed", "2", "--test-seeds", "0"]
+    args += ["--out", str(out)]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
@@ -308,7 +331,8 @@ def is_loopback(address: str) -> bool:
 @pytest.mark.slow
 def test_a_ray_worker_killed_during_a_trial_is_retried_and_the_plan_completes_on_a_loopback_ray(tmp_path):
     out = tmp_path / "run"
-    args = [EXE, "--flops", "3e5", "--trials", "3", "--fidelity", "3000", "--seed", "4", "--out", str(out), "--json"]
+    args = [EXE, "--flops", "3e5", "--trials", "3", "--fidelity", "3000", "--seed", "4", "--test-seeds", "0"]
+    args += ["--out", str(out), "--json"]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed = None
     deadline = time.monotonic() + 240

@@ -173,6 +173,7 @@ def baselines(*args, **kwargs) -> dict[str, BaselineResult]:
 def scripted_plan(monkeypatch):
     monkeypatch.setattr(plan_module, "load_data", lambda spec, train_rows: cached_data(spec, train_rows))
     monkeypatch.setattr(plan_module, "train_baselines", baselines)
+    monkeypatch.setattr(plan_module, "with_final_check", lambda plan, folder, data, summary, on_progress: summary)
     monkeypatch.setattr("unimixer_plan.outcome.certify", fast_certify)
     monkeypatch.setattr("unimixer_plan.reports.write_report", lambda path: Path(path) / "report.html")
 

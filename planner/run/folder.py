@@ -7,6 +7,8 @@ pareto.csv    the non-dominated full-fidelity trials
 chosen.yaml   the chosen config, loadable by unimixer_plan.mixers.load_config
 summary.json  the chosen config's costs against each budget, and its quality
 baselines.json  lr and fm trained by the same trainer on the same rows (the floor to beat)
+final_check.json  the chosen configuration and the runner-up re-trained with fresh seeds and scored on
+              the test split (also in summary.json's "test"); kept so that a resumed plan reuses it
 optuna.db     the Optuna study (SQLite), for --resume
 cache/        each architecture trained to the end, by its key: a resumed run reuses it (written by the
               driver from the trial's report; trials on other nodes never touch this folder)
@@ -84,6 +86,10 @@ class RunFolder:
     def write_baselines(self, results: dict[str, BaselineResult]) -> None:
         text = json.dumps({name: result.to_dict() for name, result in results.items()}, indent=2)
         self.baselines_file.write_text(text + "\n")
+
+    @property
+    def final_check_file(self) -> Path:
+        return self.path / "final_check.json"
 
     @property
     def cache_dir(self) -> Path:

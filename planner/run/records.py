@@ -12,12 +12,17 @@ from typing import Any
 
 from unimixer_plan.data import CTRData
 from unimixer_plan.plan_config import PlanConfig
+from unimixer_plan.run.final_check import FinalCheck
 from unimixer_plan.run.summary import Chosen
 from unimixer_plan.run.versions import package_versions
 
 
-def export_metadata(plan: PlanConfig, data: CTRData, chosen: Chosen) -> dict[str, Any]:
-    """What travels beside the model config in chosen.yaml and exports."""
+def export_metadata(
+    plan: PlanConfig, data: CTRData, chosen: Chosen, final_check: FinalCheck | None = None
+) -> dict[str, Any]:
+    """What travels beside the model config in chosen.yaml and exports. A direct search's quality is the
+    search trial's ``validation`` (it chose the trial, so it is biased low); ``test`` (after the plan's
+    test-split check) is of the chosen configuration re-trained with fresh seeds, on rows nothing chose on."""
     certificate = chosen.certificate
     costs = {
         "flops_fvcore": certificate.flops_fvcore,
@@ -41,7 +46,9 @@ def export_metadata(plan: PlanConfig, data: CTRData, chosen: Chosen) -> dict[str
             "epochs": chosen.epochs,
             "best_epoch": chosen.best_epoch,
         }
-        metrics = {"measured": quality | costs}
+        metrics = {"validation": quality, "measured": costs}
+    if final_check is not None:
+        metrics["test"] = {"subject": final_check.subject, "rows": final_check.rows} | final_check.chosen.to_dict()
     return {
         "schema": {
             "dataset": data.description,

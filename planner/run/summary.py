@@ -14,6 +14,7 @@ from typing import Any, Literal
 from unimixer_plan.mixers import ModelConfig
 from unimixer_plan.mixers.embedding_tables import embedding_tables
 from unimixer_plan.plan_config import Budget
+from unimixer_plan.run.final_check import FinalCheck
 from unimixer_plan.run.trial_record import TrialRecord, TrialStatus
 from unimixer_plan.training.baselines import BaselineGain, BaselineResult
 
@@ -227,6 +228,8 @@ class PlanSummary:
     # per family with a prediction at its target: the probability that it has the lowest logloss there
     family_probabilities: dict[str, float] | None = None
     train_samples: int | None = None  # a ladder's: the production data its predictions are for
+    # chosen and runner-up re-trained with fresh seeds, scored on the test split (nothing chose on it)
+    final_check: FinalCheck | None = None
 
     @staticmethod
     def count_by_status(records: list[TrialRecord]) -> dict[str, int]:
@@ -261,6 +264,8 @@ class PlanSummary:
             out["train_samples"] = self.train_samples
         if self.chosen is not None and self.chosen.extrapolation is not None:
             out["extrapolation"] = self.chosen.extrapolation  # also at the top: a prediction's first caveat
+        if self.final_check is not None:
+            out["test"] = self.final_check.to_dict()
         return out
 
     @classmethod
@@ -287,4 +292,5 @@ class PlanSummary:
             planned_trials=data.get("planned_trials"),
             family_probabilities=data.get("family_probabilities"),
             train_samples=data.get("train_samples"),
+            final_check=FinalCheck.from_dict(data["test"]) if data.get("test") else None,
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -18,9 +18,11 @@ class SplitScore:
     logloss_se: float  # sd of the per-row loss / sqrt(rows)
     auc: float
     auc_se: float  # DeLong
+    # each row's logit, for paired comparisons on the same rows (never written: to_dict leaves it out)
+    logits: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self, prefix: str = "") -> dict[str, Any]:
-        return {f"{prefix}{k}": v for k, v in asdict(self).items()}
+        return {f"{prefix}{f.name}": getattr(self, f.name) for f in fields(self) if f.name != "logits"}
 
 
 def score_logits(labels: torch.Tensor, logits: torch.Tensor) -> SplitScore:
@@ -31,6 +33,7 @@ def score_logits(labels: torch.Tensor, logits: torch.Tensor) -> SplitScore:
         logloss_se=logloss_standard_error(y, s),
         auc=roc_auc(y, s),
         auc_se=auc_standard_error(y, s),
+        logits=s,
     )
 
 
