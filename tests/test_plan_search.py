@@ -63,3 +63,17 @@ def test_stopped_and_failed_trials_never_reach_optuna_as_complete(status, error,
     config = search.suggest("a")
     search.on_trial_complete("a", _final(config, status=status), error=error)
     assert search._ot_study.trials[0].state == state
+
+
+def test_repeats_are_asked_again_at_most_once_per_trial_past_the_first_draws():
+    # A converged search proposes known architectures forever; re-asking each time made every trial
+    # read an ever larger study. Past MAX_DUPLICATE_DRAWS repeats, a trial may add only one more.
+    search = _search()
+    first = search.suggest("t0")
+    search.on_trial_complete("t0", _final(first))
+    for k in range(1, 6):
+        assert search.suggest(f"t{k}")["model"] == first["model"]  # a repeat, run from the result cache
+        search.on_trial_complete(f"t{k}", _final(first))
+    # 20 for the first repeat, then about one per trial (uncapped: 20 per trial, 100)
+    assert MAX_DUPLICATE_DRAWS <= search.duplicates <= MAX_DUPLICATE_DRAWS + 6
+    assert len(search._ot_study.trials) <= 2 * 6 + MAX_DUPLICATE_DRAWS

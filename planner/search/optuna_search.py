@@ -27,7 +27,7 @@ class PlanSearch(OptunaSearch):
     A proposal that resolves to an architecture this search already trained to completion
     does not spend a trial: Optuna is told the known result and asked again (TPE repeats
     itself in small discrete spaces, and the cost-aware width solve maps many proposals to
-    one architecture).
+    one architecture), within ``repeat_allowance``.
     """
 
     def __init__(self, *args: Any, latency_budget: float | None, **kwargs: Any) -> None:
@@ -40,12 +40,20 @@ class PlanSearch(OptunaSearch):
         for _ in range(MAX_DUPLICATE_DRAWS):
             config = super().suggest(trial_id)
             known = self.trained.get(model_key(config)) if config else None
-            if known is None:
+            if known is None or self.duplicates >= self.repeat_allowance():
                 return config
             ot_trial = self._ot_trials.pop(trial_id)
             self._tell(ot_trial, known, error=False)
             self.duplicates += 1
         return config  # still a repeat: let it run; the trainable answers it from its cache
+
+    def repeat_allowance(self) -> int:
+        """How many repeats may be answered from memory and asked again so far: MAX_DUPLICATE_DRAWS, plus
+        one per trial suggested (the study stays within twice the trials). Once TPE has converged it
+        proposes known architectures again and again, and every ask reads the whole study: uncapped, a
+        1,000-trial search spent seconds per trial asking (overhead_bench.py). Past the cap a repeat runs
+        as a trial, answered from the result cache."""
+        return MAX_DUPLICATE_DRAWS + len(self._ot_trials)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
