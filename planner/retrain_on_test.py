@@ -227,7 +227,7 @@ def paired_bootstrap(
     draw is the mean over its drawn seeds of their weighted mean row loss, its AUC likewise.
     ``draws``: 1,000, fewer on a large test split (each costs a pass over its rows per seed)."""
     rows = len(labels)
-    draws = draws or int(np.clip(2e8 / max(rows, 1), 200, 1_000))
+    draws = draws or int(np.clip(2e8 / max(rows, 1), 200, BOOTSTRAP_DRAWS))
     chosen_loss, runner_up_loss = row_logloss(labels, chosen), row_logloss(labels, runner_up)
     chosen_ranked = [RankedScores(labels, s) for s in chosen]
     runner_up_ranked = [RankedScores(labels, s) for s in runner_up]
