@@ -31,7 +31,7 @@ from unimixer_plan.run.folder import RunFolder
 from unimixer_plan.run.summary import PlanSummary
 from unimixer_plan.run.trial_record import TrialRecord
 from unimixer_plan.scaling.ladder import best_per_rung
-from unimixer_plan.training.metrics import SplitScore, row_logloss
+from unimixer_plan.training.metrics import RankedScores, SplitScore, row_logloss
 from unimixer_plan.training.trainer import evaluate
 
 BOOTSTRAP_DRAWS = 1_000
@@ -251,27 +251,3 @@ def paired_bootstrap(
         probability_chosen_better=float(np.mean(loss_draws < 0)),
         draws=draws,
     )
-
-
-class RankedScores:
-    """One model's scores sorted once, so that the AUC of any reweighting of the rows (a bootstrap
-    draw's counts) takes one pass instead of a sort: the weighted Mann-Whitney statistic, ties half."""
-
-    def __init__(self, labels: np.ndarray, scores: np.ndarray) -> None:
-        self.order = np.argsort(scores, kind="mergesort")
-        sorted_scores = scores[self.order]
-        self.positive = np.asarray(labels, dtype=np.float64)[self.order]
-        starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
-        run = np.cumsum(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]]) - 1  # each row's run of equal scores
-        ends = np.r_[starts[1:], len(scores)]
-        self.run_start, self.run_end = starts[run], ends[run]
-
-    def auc(self, counts: np.ndarray | None = None) -> float:
-        weights = np.ones(len(self.order)) if counts is None else counts[self.order]
-        positive = weights * self.positive
-        negative = weights - positive
-        below = np.r_[0.0, np.cumsum(negative)]
-        lower = below[self.run_start]
-        tied = below[self.run_end] - lower
-        total = positive.sum() * negative.sum()
-        return float(positive @ (lower + 0.5 * tied) / total) if total > 0 else float("nan")

@@ -18,24 +18,31 @@ from unimixer_plan import retrain_on_test
 from unimixer_plan.data import DataSpec
 from unimixer_plan.plan import run_plan
 from unimixer_plan.plan_config import Budget, PlanConfig
-from unimixer_plan.retrain_on_test import RankedScores, paired_bootstrap, subjects
+from unimixer_plan.retrain_on_test import paired_bootstrap, subjects
 from unimixer_plan.run.folder import RunFolder
 from unimixer_plan.run.trial_record import TrialRecord, TrialRole, TrialStatus
-from unimixer_plan.training.metrics import roc_auc
+from unimixer_plan.training.metrics import RankedScores, roc_auc
 
 LITE = {"n_tokens": 8, "heads": 2, "rank": 4, "bases": 2, "depth": 1, "ffn_ratio": 2}
 WUKONG = {"n_tokens": 8, "rank": 4, "depth": 1, "ffn_ratio": 2}
 
 
-def test_the_auc_of_a_reweighting_equals_the_rank_sum_auc_of_the_resampled_rows_ties_included():
+def pairwise_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The AUC by its definition: over every positive-negative pair, 1 if the positive scores higher, 1/2 if tied."""
+    pos, neg = scores[labels == 1][:, None], scores[labels == 0][None, :]
+    return float(((pos > neg) + 0.5 * (pos == neg)).mean())
+
+
+def test_the_auc_of_a_reweighting_equals_the_pairwise_auc_of_the_resampled_rows_ties_included():
     rng = np.random.default_rng(1)
-    labels = (rng.random(3_000) < 0.3).astype(float)
-    scores = np.round(rng.normal(size=3_000) + labels, 1)  # many ties
-    index = rng.integers(0, 3_000, 3_000)
-    counts = np.bincount(index, minlength=3_000).astype(float)
+    labels = (rng.random(600) < 0.3).astype(float)
+    scores = np.round(rng.normal(size=600) + labels, 1)  # many ties
+    index = rng.integers(0, 600, 600)
+    counts = np.bincount(index, minlength=600).astype(float)
     ranked = RankedScores(labels, scores)
-    assert ranked.auc() == pytest.approx(roc_auc(labels, scores), abs=1e-12)
-    assert ranked.auc(counts) == pytest.approx(roc_auc(labels[index], scores[index]), abs=1e-12)
+    assert ranked.auc() == pytest.approx(pairwise_auc(labels, scores), abs=1e-12)
+    assert ranked.auc(counts) == pytest.approx(pairwise_auc(labels[index], scores[index]), abs=1e-12)
+    assert roc_auc(labels, scores) == ranked.auc() and math.isnan(roc_auc(np.ones(3), np.arange(3.0)))
 
 
 def test_the_paired_bootstrap_finds_a_planted_gap_and_none_between_equal_models():
@@ -195,3 +202,18 @@ def test_the_check_round_trips_through_summary_json_and_reaches_the_report_table
         "-0.0040, 90% [-0.0070, -0.0010]" in rows["test: chosen - runner-up"]
         and "P(chosen lower) 0.98" in (rows["test: chosen - runner-up"])
     )
+
+
+def test_a_check_with_a_failed_seed_is_reported_but_not_kept_so_resume_tries_again(real_check_plan, monkeypatch):
+    from unimixer_plan.training.metrics import score_logits
+
+    def one_seed_fails(config, data, fidelity, seed, **kwargs):
+        if seed == 6:
+            return SimpleNamespace(ok=False, test=None, error="out of memory")
+        logits = torch.from_numpy(np.random.default_rng(seed).normal(size=len(data.test))).float()
+        return SimpleNamespace(ok=True, test=score_logits(data.test.labels, logits), error=None)
+
+    monkeypatch.setattr(retrain_on_test, "evaluate", one_seed_fails)
+    outcome = run_plan(real_check_plan, search=ScriptedSearch(lambda rung, k: SCRIPT[k % 2]).runner)
+    assert outcome.summary.final_check.failures and outcome.summary.final_check.chosen.seeds == [5, 7]
+    assert not RunFolder(Path(real_check_plan.out)).final_check_file.exists()

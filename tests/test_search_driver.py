@@ -230,7 +230,7 @@ def test_a_trained_architecture_is_reused_through_ray_and_kept_on_the_driver_s_d
     from unimixer_plan.search import trainable
     from unimixer_plan.search.driver import TrialRecorder
     from unimixer_plan.search.ray_session import start_ray
-    from unimixer_plan.search.result_cache import start_result_cache
+    from unimixer_plan.search.result_cache import result_cache
     from unimixer_plan.training.trainer import TrainSettings
 
     from tests.conftest import small_config
@@ -245,7 +245,8 @@ def test_a_trained_architecture_is_reused_through_ray_and_kept_on_the_driver_s_d
     folder.path.mkdir()
     runtime = start_ray(None, verbose=False)
     try:
-        trainable.run_trial(config, data, plan.to_dict(), start_result_cache({}))
+        with result_cache({}) as results:
+            trainable.run_trial(config, data, plan.to_dict(), results)
         trained = reports[-1]
         assert trained["status"] == "ok" and trained["cached"] is False
         assert not folder.cache_dir.exists()  # the trial wrote nothing
@@ -255,10 +256,11 @@ def test_a_trained_architecture_is_reused_through_ray_and_kept_on_the_driver_s_d
         assert list(folder.cached_results()) == [trained["result_key"]]
 
         monkeypatch.setattr(trainable, "evaluate", lambda *a, **k: pytest.fail("a cached architecture trained again"))
-        trainable.run_trial(config, data, plan.to_dict(), start_result_cache(folder.cached_results()))
+        with result_cache(folder.cached_results()) as results:
+            trainable.run_trial(config, data, plan.to_dict(), results)
         reused = reports[-1]
         assert reused["cached"] is True
-        assert (reused["val_logloss"], reused["history"]) == (trained["val_logloss"], trained["history"])
+        assert {k: reused[k] for k in trainable.CACHED_FIELDS} == {k: trained[k] for k in trainable.CACHED_FIELDS}
         recorder.on_trial_complete(1, [], SimpleNamespace(config=config, last_result=reused))
         assert folder.load_trials()[1].val_logloss == trained["val_logloss"]
     finally:

@@ -28,7 +28,7 @@ from unimixer_plan.run.trial_record import TrialRecord, TrialRole
 from unimixer_plan.search.optuna_search import OBJECTIVES, PlanSearch
 from unimixer_plan.search.pareto_asha import ParetoASHA
 from unimixer_plan.search.ray_session import ray_session
-from unimixer_plan.search.result_cache import start_result_cache
+from unimixer_plan.search.result_cache import result_cache
 from unimixer_plan.search.rungs import Rung, SearchRunner, check_ray_address
 from unimixer_plan.search.trainable import CACHED_FIELDS, run_trial, trial_config
 from unimixer_plan.search_spaces import CostAwareSpace, FamilySpace, Limits
@@ -89,28 +89,6 @@ def run_search(
 ) -> int:
     """Search one rung inside an open ``ray_session``; returns how many trials it recorded
     (fewer than asked, without a time budget, means Ctrl-C stopped it)."""
-    results = start_result_cache(folder.cached_results())
-    try:
-        return _run_rung(plan, folder, data, spaces, rung, attempt, on_row, results)
-    finally:
-        if ray.is_initialized():
-            ray.kill(results)
-
-
-def _run_rung(
-    plan: PlanConfig,
-    folder: RunFolder,
-    data: CTRData,
-    spaces: dict[str, FamilySpace],
-    rung: Rung,
-    attempt: int,
-    on_row: Callable[[TrialRecord], None],
-    results: Any,
-) -> int:
-    trainable = tune.with_resources(
-        tune.with_parameters(run_trial, data=data, plan=plan.to_dict(), results=results),
-        {"cpu": plan.cpus_per_trial, "gpu": plan.gpus_per_trial},
-    )
     cpus = ray.cluster_resources().get("CPU", 1)
     constants = {"rung": rung.index}
     if rung.fixed:  # measurements: exactly these trials, each trained to the end (nothing to search or stop)
@@ -125,19 +103,19 @@ def _run_rung(
     else:
         param_space, tune_config = _search_config(plan, folder, data, spaces, rung, attempt, constants, cpus)
     recorder = TrialRecorder(folder, on_row)
-    tuner = tune.Tuner(
-        trainable,
-        param_space=param_space,
-        tune_config=tune_config,
-        run_config=tune.RunConfig(
-            name=f"{rung.study_name}-{attempt}",
-            storage_path=str((folder.path / "ray").resolve()),
-            verbose=1 if plan.verbose else 0,
-            callbacks=[recorder],
-            failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES),
-        ),
+    run_config = tune.RunConfig(
+        name=f"{rung.study_name}-{attempt}",
+        storage_path=str((folder.path / "ray").resolve()),
+        verbose=1 if plan.verbose else 0,
+        callbacks=[recorder],
+        failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES),
     )
-    tuner.fit()
+    with result_cache(folder.cached_results()) as results:
+        trainable = tune.with_resources(
+            tune.with_parameters(run_trial, data=data, plan=plan.to_dict(), results=results),
+            {"cpu": plan.cpus_per_trial, "gpu": plan.gpus_per_trial},
+        )
+        tune.Tuner(trainable, param_space=param_space, tune_config=tune_config, run_config=run_config).fit()
     return recorder.recorded
 
 

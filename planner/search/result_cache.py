@@ -9,6 +9,8 @@ architecture puts its result there for the trials after it, and the driver alone
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import ray
@@ -27,10 +29,16 @@ class ResultCache:
         self.entries[key] = result
 
 
-def start_result_cache(entries: dict[str, dict[str, Any]]) -> Any:
-    """The cache as an actor of the current Ray: no CPU (a head node without CPUs for trials hosts it as
-    well as any), its state in memory, gone when the driver kills it or the session ends."""
-    return ray.remote(num_cpus=0)(ResultCache).remote(entries)
+@contextmanager
+def result_cache(entries: dict[str, dict[str, Any]]) -> Iterator[Any]:
+    """The cache as an actor of the current Ray for the length of a rung: no CPU (a head node without CPUs
+    for trials hosts it as well as any), its state in memory, killed when the rung ends."""
+    actor = ray.remote(num_cpus=0)(ResultCache).remote(entries)
+    try:
+        yield actor
+    finally:
+        if ray.is_initialized():
+            ray.kill(actor)
 
 
 def lookup(cache: Any | None, key: str) -> dict[str, Any] | None:

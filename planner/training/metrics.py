@@ -38,22 +38,33 @@ def score_logits(labels: torch.Tensor, logits: torch.Tensor) -> SplitScore:
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve via the rank-sum statistic, with tied scores given their mean rank."""
-    labels = np.asarray(labels, dtype=np.float64)
-    scores = np.asarray(scores, dtype=np.float64)
-    positives = labels.sum()
-    negatives = len(labels) - positives
-    if positives == 0 or negatives == 0:
-        return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    sorted_scores = scores[order]
-    # mean rank (1-based) of each run of equal scores
-    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
-    ends = np.r_[starts[1:], len(scores)]
-    run_ranks = (starts + ends + 1) / 2.0
-    ranks = np.empty(len(scores))
-    ranks[order] = np.repeat(run_ranks, ends - starts)
-    return float((ranks[labels == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+    """Area under the ROC curve: the Mann-Whitney statistic, tied scores counting half (NaN with one class)."""
+    return RankedScores(labels, scores).auc()
+
+
+class RankedScores:
+    """One model's scores sorted once, so that the AUC of any reweighting of the rows (a bootstrap
+    draw's counts) takes one pass instead of a sort: the weighted Mann-Whitney statistic, ties half."""
+
+    def __init__(self, labels: np.ndarray, scores: np.ndarray) -> None:
+        scores = np.asarray(scores, dtype=np.float64)
+        self.order = np.argsort(scores, kind="mergesort")
+        sorted_scores = scores[self.order]
+        self.positive = np.asarray(labels, dtype=np.float64)[self.order]
+        starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+        run = np.cumsum(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]]) - 1  # each row's run of equal scores
+        ends = np.r_[starts[1:], len(scores)]
+        self.run_start, self.run_end = starts[run], ends[run]
+
+    def auc(self, counts: np.ndarray | None = None) -> float:
+        weights = np.ones(len(self.order)) if counts is None else counts[self.order]
+        positive = weights * self.positive
+        negative = weights - positive
+        below = np.r_[0.0, np.cumsum(negative)]
+        lower = below[self.run_start]
+        tied = below[self.run_end] - lower
+        total = positive.sum() * negative.sum()
+        return float(positive @ (lower + 0.5 * tied) / total) if total > 0 else float("nan")
 
 
 def logloss(labels: torch.Tensor, logits: torch.Tensor) -> float:
