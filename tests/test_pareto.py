@@ -4,7 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
-from unimixer_plan.search.pareto import hypervolume, non_dominated
+from unimixer_plan.search.pareto import hypervolume, hypervolume_trace, non_dominated
 
 
 def brute_force_front(points: np.ndarray, directions: list[str]) -> np.ndarray:
@@ -76,3 +76,12 @@ def test_empty_and_misshaped_inputs():
         non_dominated(np.array([1.0, 2.0, 3.0]), ["min", "min"])
     with pytest.raises(ValueError, match="do not match 3 directions"):
         non_dominated(np.ones((2, 2)), ["min", "min", "max"])
+
+
+def test_hypervolume_trace_follows_the_points_in_order():
+    points = np.array([[2.0, 2.0], [np.nan, np.nan], [1.0, 3.0], [3.0, 3.0], [0.0, 0.0]])
+    trace = hypervolume_trace(points, [4.0, 4.0], ["min", "min"])
+    # one box; a trial without a point; a new corner adds 1; a dominated point adds nothing; all of it
+    assert trace.tolist() == [4.0, 4.0, 5.0, 5.0, 16.0]
+    for n in range(1, len(points) + 1):
+        assert trace[n - 1] == hypervolume(points[:n][~np.isnan(points[:n]).any(axis=1)], [4.0, 4.0], ["min", "min"])

@@ -87,3 +87,17 @@ def _hv_recursive(points: np.ndarray, ref: np.ndarray) -> float:
             slab = slab[non_dominated(slab, ["min"] * slab.shape[1])]
             volume += depth * _hv_recursive(slab, ref[:-1])
     return volume
+
+
+def hypervolume_trace(points: np.ndarray, reference: Sequence[float], directions: Sequence[str]) -> np.ndarray:
+    """Hypervolume of the first n points for n = 1..len(points): a search's progress, trial by trial.
+
+    A row with a NaN (a trial that produced no point) adds nothing, so the trace never decreases."""
+    points = np.asarray(points, dtype=np.float64)
+    trace = np.zeros(len(points))
+    volume = 0.0
+    for n in range(len(points)):
+        if not np.isnan(points[n]).any():
+            volume = hypervolume(points[: n + 1], reference, directions)
+        trace[n] = volume
+    return trace
