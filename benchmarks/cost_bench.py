@@ -3,15 +3,20 @@
 1. Analytic cost vs fvcore: configs per second and agreement on random configs.
 2. Forward+backward samples/s on CPU per family at matched FLOPs (~1e7 FLOPs/sample).
 
-    python benchmarks/cost_bench.py [--configs 40] [--json]
+    python benchmarks/cost_bench.py [--configs 40] [--json] [--out bench-out/cost]
+
+With ``--out`` it also writes cost.json and cost.md (the benchmarks page's "cost" section).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import random
 import time
+from pathlib import Path
 
 import torch
 from unimixer_plan.mixers import ModelConfig, analytic_cost, build_model, capped_criteo_cardinalities, list_searchable
@@ -110,28 +115,46 @@ def bench_training(batch_size: int = 1024, steps: int = 10) -> list[dict]:
     return rows
 
 
+def markdown(cost_rows: list[dict], train_rows: list[dict], meta: dict) -> str:
+    lines = [
+        f"Cost model ({meta['date']}, {meta['machine']}): analytic cost against fvcore on random configurations, "
+        f"and training speed at ~{MATCHED_FLOPS:.0e} FLOPs/sample",
+        "",
+        "| family | analytic configs/s | fvcore configs/s | speed-up | exact (FLOPs and step FLOPs) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in cost_rows:
+        lines.append(
+            f"| {r['family']} | {r['analytic_configs_per_s']:,.0f} | {r['fvcore_configs_per_s']:.1f} "
+            f"| {r['speedup']:,.0f}x | {r['exact_matches']}/{r['configs']} |"
+        )
+    lines += ["", "| family | d_model | FLOPs/sample | dense params | train samples/s | GFLOP/s |"]
+    lines.append("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for r in train_rows:
+        lines.append(
+            f"| {r['family']} | {r['d_model']} | {r['flops_per_sample']:,} | {r['params_dense']:,} "
+            f"| {r['train_samples_per_s']:,.0f} | {r['achieved_gflops_per_s']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", type=int, default=40)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     cost_rows, train_rows = bench_cost(args.configs), bench_training()
+    meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} CPUs, {platform.machine()}"}
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        payload = {"meta": meta, "cost": cost_rows, "training": train_rows}
+        (args.out / "cost.json").write_text(json.dumps(payload, indent=1) + "\n")
+        (args.out / "cost.md").write_text(markdown(cost_rows, train_rows, meta) + "\n")
     if args.json:
         print(json.dumps({"cost": cost_rows, "training": train_rows}, indent=2))
         return
-    print(f"{'family':<16}{'analytic cfg/s':>16}{'fvcore cfg/s':>14}{'speedup':>10}{'exact':>8}")
-    for r in cost_rows:
-        print(
-            f"{r['family']:<16}{r['analytic_configs_per_s']:>16,.0f}{r['fvcore_configs_per_s']:>14.1f}"
-            f"{r['speedup']:>10,.0f}{r['exact_matches']:>5}/{r['configs']}"
-        )
-    print()
-    print(f"{'family':<16}{'D':>5}{'FLOPs/sample':>14}{'dense params':>14}{'train samples/s':>17}{'GFLOP/s':>9}")
-    for r in train_rows:
-        print(
-            f"{r['family']:<16}{r['d_model']:>5}{r['flops_per_sample']:>14,}{r['params_dense']:>14,}"
-            f"{r['train_samples_per_s']:>17,.0f}{r['achieved_gflops_per_s']:>9.1f}"
-        )
+    print(markdown(cost_rows, train_rows, meta))
 
 
 if __name__ == "__main__":

@@ -4,13 +4,21 @@ Runs `unimixer-plan --flops 2e9 --dataset criteo` on the synthetic default and o
 Criteo 10k sample (../shared/data/criteo), and reports, per family, the relative error of
 predicting the largest proxy rung from the smaller ones.
 
-    python benchmarks/ladder_bench.py [--json]
+Also the test split's check of the choice (chosen minus runner-up, paired) and the trial time the
+plan spent (the sum of trials.csv's wall times) against its wall time. With ``--out`` it writes
+plan.json and plan.md (the benchmarks page's "plan" section).
+
+    python benchmarks/ladder_bench.py [--json] [--out bench-out/plan]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import math
+import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -32,7 +40,11 @@ def run(name: str, extra: list[str], out: Path) -> dict:
     wall = time.perf_counter() - start
     if result.returncode != 0:
         return {"data": name, "error": result.stderr.strip().splitlines()[-1], "wall_s": wall}
-    summary = json.loads(result.stdout)
+    return read_run(name, out, json.loads(result.stdout), wall)
+
+
+def read_run(name: str, out: Path, summary: dict, wall: float) -> dict:
+    """The figures of a finished plan: its summary (stdout of --json) and its run folder."""
     scaling = json.loads((out / "scaling.json").read_text())
     held_out = {
         family: round(entry["held_out"]["relative_error"], 4)
@@ -40,35 +52,78 @@ def run(name: str, extra: list[str], out: Path) -> dict:
         if entry["held_out"]
     }
     chosen = summary["chosen"]
+    with (out / "trials.csv").open() as table:
+        walls = [float(r["wall_time_s"]) for r in csv.DictReader(table) if r["wall_time_s"] not in ("", "nan")]
+    test = summary.get("test") or {}
+    paired = test.get("paired") or {}
     return {
         "data": name,
         "wall_s": round(wall, 1),
         "trials": summary["trials"],
         "held_out_relative_error": held_out,
-        "extrapolation_factor": {
-            f: round(e["held_out"]["extrapolation_factor"], 2) for f, e in scaling["families"].items() if e["held_out"]
-        },
+        "held_out_step": {f: e["held_out"]["step"] for f, e in scaling["families"].items() if e["held_out"]},
+        "held_out_inside": {f: e["held_out"]["passed"] for f, e in scaling["families"].items() if e["held_out"]},
+        "extrapolation": summary.get("extrapolation"),  # target / largest proxy: FLOPs, data
         "chosen_family": chosen["model"]["family"] if chosen else None,
         "chosen_flops": chosen["flops_fvcore"] if chosen else None,
         "predicted_logloss": chosen["val_logloss"] if chosen else None,
         "interval": chosen["val_logloss_interval"] if chosen else None,
+        "trial_seconds": round(sum(w for w in walls if math.isfinite(w)), 1),
+        "test_chosen": test.get("chosen", {}).get("logloss"),
+        "test_runner_up": test.get("runner_up", {}).get("logloss"),
+        "test_difference": paired.get("logloss_difference"),
+        "test_interval": paired.get("logloss_interval"),
+        "test_probability": paired.get("probability_chosen_better"),
     }
+
+
+def markdown(rows: list[dict], meta: dict) -> str:
+    fmt = lambda v, spec=".4f": "-" if v is None else format(v, spec)  # noqa: E731
+    lines = [
+        "The default plan end to end (`unimixer-plan --flops 2e9 --dataset criteo`, "
+        f"{meta['date']}, {meta['machine']})",
+        "",
+        "| data | wall | trials | trial seconds | chosen | predicted [90 %] | held-out error | "
+        "test: chosen - runner-up [90 %], P(chosen lower) |",
+        "| --- | ---: | ---: | ---: | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['data']} | {r['wall_s']:.0f} s | failed: {r['error']} | | | | | |")
+            continue
+        interval = r["interval"] or [None, None]
+        test = r["test_interval"] or [None, None]
+        held = ", ".join(f"{f} {e:.1%}" for f, e in r["held_out_relative_error"].items()) or "-"
+        reach = r["extrapolation"] or {}
+        lines.append(
+            f"| {r['data']} | {r['wall_s']:.0f} s | {r['trials']} | {r['trial_seconds']:.0f} s "
+            f"| {r['chosen_family']} at {r['chosen_flops']:.3g} ({fmt(reach.get('flops'), '.0f')}x FLOPs, "
+            f"{fmt(reach.get('data'), '.0f')}x data beyond the top proxy) | {fmt(r['predicted_logloss'])} "
+            f"[{fmt(interval[0])}, {fmt(interval[1])}] | {held} | {fmt(r['test_difference'], '+.4f')} "
+            f"[{fmt(test[0], '+.4f')}, {fmt(test[1], '+.4f')}], {fmt(r['test_probability'], '.2f')} |"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         rows.append(run("synthetic", [], Path(tmp) / "synthetic"))
         if REAL.is_file():
             rows.append(run("real criteo 10k", ["--data", str(REAL)], Path(tmp) / "real"))
+    meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} CPUs, {platform.machine()}"}
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "plan.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
+        (args.out / "plan.md").write_text(markdown(rows, meta) + "\n")
     if args.json:
         print(json.dumps(rows, indent=2))
         return
-    for row in rows:
-        print(json.dumps(row))
+    print(markdown(rows, meta))
 
 
 if __name__ == "__main__":

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,8 +13,7 @@ from unimixer_plan.reports import all_figures, load_report_data, write_pngs, wri
 from unimixer_plan.run.folder import RunFolder
 from unimixer_plan.run.trial_record import TrialRecord, TrialStatus
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
+from tests.browser import CHROMIUM, assert_renders_offline, needs_chromium
 
 CHOSEN_MODEL = {
     "family": "unimixing_lite",
@@ -139,58 +136,11 @@ def test_figure_data_equals_the_run_folder(run_folder):
     assert best[-1] == 0.50 and all(b >= a for a, b in zip(best[1:], best, strict=False))
 
 
-RENDERED_FIGURES = (
-    "return Array.from(document.querySelectorAll('.js-plotly-plot'))"
-    ".filter(d => d.querySelector('.main-svg') && d._fullLayout).length"
-)
-
-
 @pytest.mark.browser
-@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian's chromium and chromium-driver")
+@needs_chromium
 def test_report_renders_in_headless_chromium_offline(run_folder):
-    from selenium import webdriver
-    from selenium.common.exceptions import TimeoutException
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.support.ui import WebDriverWait
-
     page = write_report(run_folder)
-    expected = len(all_figures(load_report_data(run_folder)))
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        driver.get(page.resolve().as_uri())
-        # Plotly draws after the load event, and later still on a busy machine (0 of 7 was once seen
-        # beside another job): wait for the condition asserted, up to a generous bound, never a fixed sleep.
-        with contextlib.suppress(TimeoutException):  # the assertion below then reports how many rendered
-            WebDriverWait(driver, timeout=60, poll_frequency=0.2).until(
-                lambda d: d.execute_script(RENDERED_FIGURES) == expected
-            )
-        assert driver.execute_script(RENDERED_FIGURES) == expected
-        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-        assert errors == []
-        requested = [
-            json.loads(e["message"])["message"]["params"]["request"]["url"]
-            for e in driver.get_log("performance")
-            if json.loads(e["message"])["message"]["method"] == "Network.requestWillBeSent"
-        ]
-        assert requested and all(url.startswith(("file://", "data:", "blob:", "about:")) for url in requested), (
-            requested
-        )
-    finally:
-        driver.quit()
+    assert_renders_offline(page, expected_figures=len(all_figures(load_report_data(run_folder))))
 
 
 @pytest.mark.slow  # kaleido starts a Chromium per call: seconds, and many more on a busy machine

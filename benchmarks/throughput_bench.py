@@ -1,0 +1,118 @@
+"""Training throughput per family at matched FLOPs, against this CPU's measured matmul peak.
+
+For each family at three matched budgets (``cost_bench.matched_config``'s shape: T = 16, depth 2,
+ffn x2, the width whose analytic FLOPs are closest), one training step (forward, backward, Adam) is
+timed over ``--steps`` steps after warm-up; achieved GFLOP/s = 3 x FLOPs/sample x samples/s (the
+cost convention's training multiplier). The peak is torch.mm on the shape that dominates the
+model's FLOPs, (batch x T, d_model) @ (d_model, 2 d_model), and on a 1024^3 square, same threads.
+Each family's figures are taken in one interleaved run so that their ratios share the machine's
+load. Writes JSON and a Markdown table.
+
+    .venv/bin/python benchmarks/throughput_bench.py [--threads 1] [--steps 10] [--out bench-out/throughput]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+import cost_bench
+from unimixer_plan.mixers import analytic_cost, build_model, list_searchable
+from unimixer_plan.profiling import example_inputs
+
+BUDGETS = (2.5e6, 1e7, 4e7)
+BATCH = 512
+MIXERS = ("unimixer", "unimixing_lite")  # the families the goal (>= 0.9x RankMixer) is about
+
+
+def matmul_gflops(m: int, k: int, n: int, repeats: int = 20) -> float:
+    a, b = torch.randn(m, k), torch.randn(k, n)
+    for _ in range(3):
+        a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * m * k * n * repeats / (time.perf_counter() - start) / 1e9
+
+
+def step_gflops(family: str, budget: float, steps: int) -> dict[str, Any]:
+    cost_bench.MATCHED_FLOPS = budget
+    config = cost_bench.matched_config(family)
+    model = build_model(config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    dense, sparse = example_inputs(config, BATCH)
+    labels = torch.randint(0, 2, (BATCH,)).float()
+    for step in range(steps + 2):
+        if step == 2:  # two warm-up steps
+            start = time.perf_counter()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(dense, sparse), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    elapsed = time.perf_counter() - start
+    flops = analytic_cost(config).flops
+    shape_peak = matmul_gflops(BATCH * config.n_tokens, config.d_model, config.ffn_ratio * config.d_model)
+    achieved = 3 * flops * steps * BATCH / elapsed / 1e9
+    return {
+        "family": family,
+        "budget": budget,
+        "d_model": config.d_model,
+        "flops_per_sample": flops,
+        "samples_per_s": round(steps * BATCH / elapsed, 1),
+        "gflops_per_s": round(achieved, 2),
+        "matmul_gflops_at_shape": round(shape_peak, 2),
+        "share_of_shape_peak": round(achieved / shape_peak, 3),
+    }
+
+
+def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    rank = {r["budget"]: r["gflops_per_s"] for r in rows if r["family"] == "rankmixer"}
+    lines = [
+        f"Training throughput ({meta['date']}, {meta['machine']}, {meta['threads']} thread(s), batch {BATCH}); "
+        f"torch.mm 1024^3: {meta['square_matmul_gflops']:.1f} GFLOP/s",
+        "",
+        "| family | FLOPs/sample | d_model | samples/s | GFLOP/s | mm at its shape | share of it | x RankMixer |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['family']} | {r['flops_per_sample']:.3g} | {r['d_model']} | {r['samples_per_s']:,.0f} "
+            f"| {r['gflops_per_s']:.2f} | {r['matmul_gflops_at_shape']:.2f} | {r['share_of_shape_peak']:.0%} "
+            f"| {r['gflops_per_s'] / rank[r['budget']]:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=Path("bench-out/throughput"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    rows = [step_gflops(f, b, args.steps) for b in BUDGETS for f in list_searchable()]
+    meta = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}",
+        "threads": args.threads,
+        "square_matmul_gflops": round(matmul_gflops(1024, 1024, 1024, 10), 2),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "throughput.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
+    text = markdown(rows, meta)
+    (args.out / "throughput.md").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
