@@ -27,7 +27,9 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-PAGE = Path(__file__).parent / "index.html"
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = ROOT / "benchmarks" / "index.html"
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 TITLES = {
     "search": "Search efficiency: hypervolume against trials and training time",
     "throughput": "Training throughput at matched FLOPs against the matmul peak",
@@ -38,39 +40,57 @@ TITLES = {
 }
 
 
+def hv_against_time(runs: list[dict[str, Any]], points: int = 200) -> tuple[list[float], list[float]]:
+    """Mean over seeds of each seed's hypervolume ratio at a common time (0 before its first trial)."""
+    end = max(r["train_s"][-1] for r in runs)
+    grid = [end * k / (points - 1) for k in range(points)]
+    mean = []
+    for t in grid:
+        values = [
+            next((hv for s, hv in zip(r["train_s"][::-1], r["hv_ratio"][::-1], strict=True) if s <= t), 0.0)
+            for r in runs
+        ]
+        mean.append(sum(values) / len(values))
+    return grid, mean
+
+
 def search_figures(result: dict[str, Any]) -> list[go.Figure]:
     """Mean hypervolume ratio (band: min-max over seeds) per method, per trial and per training second."""
     by_trials, by_time = go.Figure(), go.Figure()
-    for method, runs in result["runs"].items():
+    for k, (method, runs) in enumerate(result["runs"].items()):
+        colour = COLOURS[k % len(COLOURS)]  # one colour per method, in both figures and its band
         n = min(len(r["hv_ratio"]) for r in runs)
         mean = [sum(r["hv_ratio"][i] for r in runs) / len(runs) for i in range(n)]
         low = [min(r["hv_ratio"][i] for r in runs) for i in range(n)]
         high = [max(r["hv_ratio"][i] for r in runs) for i in range(n)]
         trials = list(range(1, n + 1))
-        by_trials.add_trace(go.Scatter(x=trials, y=mean, name=method, mode="lines"))
+        line = {"color": colour}
+        by_trials.add_trace(go.Scatter(x=trials, y=mean, name=method, mode="lines", line=line, legendgroup=method))
         by_trials.add_trace(
             go.Scatter(
                 x=trials + trials[::-1],
                 y=high + low[::-1],
                 fill="toself",
-                opacity=0.15,
+                fillcolor=colour,
+                opacity=0.12,
                 line={"width": 0},
                 showlegend=False,
                 hoverinfo="skip",
+                legendgroup=method,
                 name=f"{method} range",
             )
         )
-        seconds = [sum(r["train_s"][i] for r in runs) / len(runs) for i in range(n)]
-        by_time.add_trace(go.Scatter(x=seconds, y=mean, name=method, mode="lines"))
+        grid, at_time = hv_against_time(runs)
+        by_time.add_trace(go.Scatter(x=grid, y=at_time, name=method, mode="lines", line=line))
     at = max(1, int(0.15 * result["meta"]["grid_feasible"]))
     by_trials.add_vline(x=at, line_dash="dot", annotation_text="15 % of the grid")
-    for fig, axis in ((by_trials, "trials"), (by_time, "training seconds (recorded, serial)")):
+    for fig, axis in ((by_trials, "trials"), (by_time, "seconds: recorded training + search overhead")):
         fig.add_hline(y=0.99, line_dash="dot", annotation_text="0.99")
         fig.update_layout(
             title=f"Hypervolume / grid's, against {axis}",
             xaxis_title=axis,
             yaxis_title="hypervolume ratio",
-            yaxis_range=[0.5, 1.01],
+            yaxis_range=[0.0, 1.02],
         )
     return [by_trials, by_time]
 
@@ -221,29 +241,46 @@ table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:2px 8px;t
 """
 
 
+MARKER = re.compile(r"<!-- (/?)bench:([\w-]+) -->")
+
+
 def update_readme(text: str, tables: dict[str, str]) -> str:
-    """``text`` with every ``<!-- bench:NAME -->`` block holding ``tables[NAME]`` (other blocks kept)."""
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in tables:
-            return match.group(0)
-        return f"<!-- bench:{name} -->\n{tables[name]}\n<!-- /bench:{name} -->"
-
-    return re.sub(r"<!-- bench:(\w+) -->\n.*?<!-- /bench:\1 -->", replace, text, flags=re.S)
+    """``text`` with every ``<!-- bench:NAME -->`` ... ``<!-- /bench:NAME -->`` block holding
+    ``tables[NAME]``; blocks without a table are kept. Markers must pair up in order, unnested: a
+    stray one raises ValueError (naming it) rather than swallow the text up to the next block."""
+    out, position, opened = [], 0, None
+    for match in MARKER.finditer(text):
+        closing, name = match.group(1) == "/", match.group(2)
+        if not closing:
+            if opened is not None:
+                raise ValueError(f"README: <!-- bench:{name} --> inside the open block {opened.group(2)!r}")
+            opened = match
+            continue
+        if opened is None or opened.group(2) != name:
+            raise ValueError(f"README: <!-- /bench:{name} --> closes no open <!-- bench:{name} --> block")
+        if name in tables:
+            out.append(text[position : opened.end()] + "\n" + tables[name] + "\n")
+            position = match.start()
+        opened = None
+    if opened is not None:
+        raise ValueError(f"README: <!-- bench:{opened.group(2)} --> is never closed")
+    return "".join(out) + text[position:]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", type=Path, default=Path("bench-out"))
-    parser.add_argument("--readme", type=Path, default=Path(__file__).parent.parent / "README.md")
+    parser.add_argument("--results", type=Path, default=ROOT / "bench-out")
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.md", help="'-': leave the README alone")
     parser.add_argument("--page", type=Path, default=PAGE)
     args = parser.parse_args()
     results = load_results(args.results)
+    if not results:
+        raise SystemExit(f"--results {args.results}: no benchmark results there (run benchmarks/run_all.py)")
     args.page.write_text(page(results))
-    readme = args.readme.read_text()
-    args.readme.write_text(update_readme(readme, {name: table for name, (_, table) in results.items()}))
-    print(f"{args.page}: {', '.join(results) or 'no results yet'}; README blocks updated")
+    print(f"{args.page}: {', '.join(results)}")
+    if str(args.readme) != "-":
+        args.readme.write_text(update_readme(args.readme.read_text(), {n: table for n, (_, table) in results.items()}))
+        print(f"{args.readme}: bench blocks of {', '.join(results)} updated")
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@ render ``benchmarks/index.html`` and the README's tables (``render.py``).
 
     .venv/bin/python benchmarks/run_all.py [--only search throughput] [--quick]
 
-``--quick`` runs each at a smaller size (fewer seeds and trials) to check the pipeline; its numbers
-are not the README's. The search benchmark replays ``results/search_grid.json``; record it again with
-``search_grid.py`` (about 15 minutes on 2 cores) after the trainer or the models change.
+``--quick`` runs each at a smaller size (fewer seeds and trials) to check the pipeline, into
+bench-out/quick/ with its own page there; the README is left alone. The search benchmark replays
+``results/search_grid.json``; record it again with ``search_grid.py`` (about 20 minutes on 2 cores)
+after the trainer or the models change.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), default=list(BENCHMARKS))
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--results", type=Path, default=Path("bench-out"))
+    parser.add_argument("--results", type=Path, default=None, help="default: bench-out/ (--quick: bench-out/quick/)")
     args = parser.parse_args()
+    root = Path(__file__).resolve().parent.parent / "bench-out"
+    args.results = args.results or (root / "quick" if args.quick else root)
     for name in args.only:
         script, full, quick = BENCHMARKS[name]
         command = [sys.executable, str(HERE / script), *(quick if args.quick else full)]
@@ -43,6 +46,8 @@ def main() -> None:
         subprocess.run(command, check=True)
         print(f"== {name}: {time.perf_counter() - start:.0f} s", flush=True)
     render = [sys.executable, str(HERE / "render.py"), "--results", str(args.results)]
+    if args.quick:  # a pipeline check: its page goes beside its results, the README keeps real numbers
+        render += ["--readme", "-", "--page", str(args.results / "index.html")]
     subprocess.run(render, check=True)
 
 
