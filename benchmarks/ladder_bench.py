@@ -19,6 +19,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,7 +41,10 @@ def run(name: str, extra: list[str], out: Path) -> dict:
     wall = time.perf_counter() - start
     if result.returncode != 0:
         return {"data": name, "error": result.stderr.strip().splitlines()[-1], "wall_s": wall}
-    return read_run(name, out, json.loads(result.stdout), wall)
+    # --json promises one JSON line on stdout; anything else there is recorded (it is a bug), not fatal
+    lines = result.stdout.strip().splitlines()
+    row = read_run(name, out, json.loads(lines[-1]), wall)
+    return row | {"stdout_besides_json": lines[:-1]}
 
 
 def read_run(name: str, out: Path, summary: dict, wall: float) -> dict:
@@ -112,9 +116,11 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        rows.append(run("synthetic", [], Path(tmp) / "synthetic"))
+        runs = Path(tmp) if args.out is None else args.out / "runs"  # with --out the run folders are kept
+        shutil.rmtree(runs, ignore_errors=True)
+        rows.append(run("synthetic", [], runs / "synthetic"))
         if REAL.is_file():
-            rows.append(run("real criteo 10k", ["--data", str(REAL)], Path(tmp) / "real"))
+            rows.append(run("real criteo 10k", ["--data", str(REAL)], runs / "real"))
     meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} CPUs, {platform.machine()}"}
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import subprocess
 import sys
 import time
@@ -91,8 +93,10 @@ def run_case(case: dict, folder: Path, families: list[str]) -> dict:
     }
 
 
-def table(rows: list[dict]) -> str:
+def table(rows: list[dict], meta: dict) -> str:
     lines = [
+        f"Predictions checked by training the predicted model ({meta['date']}, {meta['machine']})",
+        "",
         "| data | plan seed | target / largest proxy (FLOPs, data) | chosen | predicted [90 % interval] | measured "
         "| rel. error | inside | held-out check |",
         "| --- | ---: | --- | --- | --- | ---: | ---: | :---: | :---: |",
@@ -116,13 +120,15 @@ def main() -> None:
     parser.add_argument("--families", nargs="+", default=[], help="default: the plan's own default families")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} CPUs, {platform.machine()}"}
     rows = []
     for case in cases(REAL.is_file()):
         rows.append(run_case(case, args.out, args.families))
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)  # each case as it finishes
-        (args.out / "prediction.json").write_text(json.dumps(rows, indent=2) + "\n")  # kept if interrupted
-    (args.out / "prediction.md").write_text(table(rows) + "\n")
-    print(table(rows))
+        payload = {"meta": meta, "rows": rows}
+        (args.out / "prediction.json").write_text(json.dumps(payload, indent=2) + "\n")  # kept if interrupted
+    (args.out / "prediction.md").write_text(table(rows, meta) + "\n")
+    print(table(rows, meta))
 
 
 if __name__ == "__main__":

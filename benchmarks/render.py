@@ -37,6 +37,7 @@ TITLES = {
     "families": "Families at matched FLOPs against the tuned lr and fm baselines",
     "cost": "The cost model: analytic against fvcore",
     "plan": "The default plan end to end",
+    "prediction": "Predictions checked by training the predicted model",
 }
 
 
@@ -164,6 +165,38 @@ def families_figures(result: dict[str, Any]) -> list[go.Figure]:
     return figures
 
 
+def prediction_figures(result: dict[str, Any]) -> list[go.Figure]:
+    """Per case: the predicted logloss with its 90 % interval, and what training the chosen model measured."""
+    rows = [r for r in result["rows"] if "error" not in r]
+    labels = [f"{r['data']}, seed {r['seed']}, {r['family']} at {r['flops']:.2g}" for r in rows]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=labels,
+            y=[r["predicted"] for r in rows],
+            mode="markers",
+            name="predicted [90 %]",
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": [r["interval"][1] - r["predicted"] for r in rows],
+                "arrayminus": [r["predicted"] - r["interval"][0] for r in rows],
+            },
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=labels,
+            y=[r["measured"] for r in rows],
+            mode="markers",
+            name="measured",
+            marker={"symbol": "x", "size": 10},
+        )
+    )
+    fig.update_layout(title="Predicted against measured validation logloss", yaxis_title="validation logloss")
+    return [fig]
+
+
 FIGURES: dict[str, Callable[[dict[str, Any]], list[go.Figure]]] = {
     "search": search_figures,
     "throughput": throughput_figures,
@@ -171,6 +204,7 @@ FIGURES: dict[str, Callable[[dict[str, Any]], list[go.Figure]]] = {
     "families": families_figures,
     "cost": lambda result: [],  # its table says it all
     "plan": lambda result: [],
+    "prediction": prediction_figures,
 }
 
 

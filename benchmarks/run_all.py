@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).parent
-# name -> (script, full-size arguments, quick arguments)
+# name -> (script, full-size arguments, quick arguments; None: skipped by --quick)
 BENCHMARKS = {
     "search": ("search_bench.py", [], ["--seeds", "2", "--trials", "12"]),
     "throughput": ("throughput_bench.py", [], ["--steps", "3"]),
@@ -26,6 +26,7 @@ BENCHMARKS = {
     "families": ("families_bench.py", [], ["--seeds", "1", "--families", "rankmixer", "unimixing_lite"]),
     "cost": ("cost_bench.py", [], ["--configs", "5"]),
     "plan": ("ladder_bench.py", [], []),  # the default plan, synthetic and real: about 25 minutes
+    "prediction": ("prediction_bench.py", [], None),  # 6 plans and 6 trainings: about an hour; not --quick
 }
 
 
@@ -39,6 +40,8 @@ def main() -> None:
     args.results = args.results or (root / "quick" if args.quick else root)
     for name in args.only:
         script, full, quick = BENCHMARKS[name]
+        if args.quick and quick is None:
+            continue
         command = [sys.executable, str(HERE / script), *(quick if args.quick else full)]
         command += ["--out", str(args.results / name)]
         start = time.perf_counter()

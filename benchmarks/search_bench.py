@@ -121,12 +121,13 @@ def surrogate(model: dict[str, Any], grid: dict[str, list[dict[str, Any]]]) -> d
     mix = lambda a, b: (1 - w) * a + w * b  # noqa: E731
     epochs = min(len(below["history"]), len(above["history"]))
     history = [[e + 1, mix(below["history"][e][1], above["history"][e][1])] for e in range(epochs)]
+    best = min(range(epochs), key=lambda e: history[e][1])  # the interpolated curve's best epoch, as recorded
     return {
-        "val_logloss": mix(below["val_logloss"], above["val_logloss"]),
+        "val_logloss": history[best][1],
         "history": history,
         "wall_time_s": mix(below["wall_time_s"], above["wall_time_s"]),
         "epochs": epochs,
-        "best_epoch": min(below["best_epoch"], above["best_epoch"], epochs),
+        "best_epoch": best + 1,
     }
 
 
@@ -165,7 +166,6 @@ def run_planner(seed: int, trials: int, budget: float, root: Path, data: Any) ->
     folder.path.mkdir(parents=True)
     folder.cache_dir.mkdir()
     rung = Rung(index=0, flops=budget, ceiling_flops=budget, study_name="bench", trials=trials, measure_latency=False)
-    driver.run_trial = replay_trial
     rows: list[dict[str, Any]] = []
 
     def on_row(record: Any) -> None:
@@ -181,8 +181,12 @@ def run_planner(seed: int, trials: int, budget: float, root: Path, data: Any) ->
             }
         )
 
-    with ray_session(plan):
-        driver.run_search(plan, folder, data, bench_spaces(), rung, 0, on_row)
+    trainable, driver.run_trial = driver.run_trial, replay_trial  # the plan's search, the recording's training
+    try:
+        with ray_session(plan):
+            driver.run_search(plan, folder, data, bench_spaces(), rung, 0, on_row)
+    finally:
+        driver.run_trial = trainable
     return rows
 
 
