@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 from unimixer_plan.mixers import build_model
-from unimixer_plan.mixers.sinkhorn import SinkhornMixing, constrain, linear_temperature, sinkhorn
+from unimixer_plan.mixers.sinkhorn import SinkhornMixing, _solve_spd, constrain, linear_temperature, sinkhorn
 from unimixer_plan.mixers.unimixing import (
     apply_unimixing,
     global_prior,
@@ -75,6 +75,41 @@ def test_sinkhorn_gradient_is_the_implicit_gradient():
         return sinkhorn((w + w.transpose(-1, -2)) / 2, tol=1e-12)
 
     assert torch.autograd.gradcheck(constrained, (raw.requires_grad_(),), eps=1e-4, atol=1e-5, rtol=1e-3)
+
+
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_sinkhorn_is_right_on_large_batches_with_two_threads(two_threads):
+    # Batched LU on this stack returns garbage pivots past ~128 rows with 2 threads (a plan's
+    # test-split check trains on every core): the solve raised, or was silently wrong.
+    torch.manual_seed(0)
+    raw = torch.randn(4, 152, 152, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(4, 152, 152, dtype=torch.float64)
+    matrix = constrain(raw, tau=0.05, tol=1e-10)  # converged, so batch and single agree
+    _assert_doubly_stochastic(matrix, tol=1e-10)
+    (grad,) = torch.autograd.grad((matrix * upstream).sum(), raw)
+    torch.set_num_threads(1)
+    for i in range(4):  # one matrix at a time, one thread: the reference
+        alone = raw[i].detach().requires_grad_()
+        single = constrain(alone, tau=0.05, tol=1e-10)
+        torch.testing.assert_close(single, matrix[i].detach(), atol=1e-9, rtol=0)
+        (expected,) = torch.autograd.grad((single * upstream[i]).sum(), alone)
+        torch.testing.assert_close(grad[i], expected, atol=1e-8, rtol=1e-6)
+
+
+def test_spd_solve_falls_back_for_a_matrix_cholesky_rejects():
+    good = torch.eye(3, dtype=torch.float64) * 2
+    indefinite = torch.tensor([[1.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    rhs = torch.tensor([[2.0, 4.0, 6.0], [3.0, 3.0, 1.0]], dtype=torch.float64)
+    solution = _solve_spd(torch.stack([good, indefinite]), rhs)
+    torch.testing.assert_close(solution[0], rhs[0] / 2)
+    torch.testing.assert_close(indefinite @ solution[1], rhs[1])
 
 
 def test_prior_is_the_constrained_matrix_at_every_temperature():
