@@ -68,17 +68,26 @@ def with_final_check(
                 return replace(summary, final_check=FinalCheck.from_dict(kept["check"]))
         except (json.JSONDecodeError, KeyError, TypeError):
             pass  # torn or from another choice: computed again
-    check = final_check(plan, data, data.schema, chosen, runner_up, subject, on_progress)
+    try:
+        check = final_check(plan, data, data.schema, chosen, runner_up, subject, on_progress)
+    except ChosenNeverTrained as failed:
+        return replace(summary, warnings=(*(summary.warnings or ()), f"test split: {failed}"))
     if check is None:
-        warning = (
-            "test split: the data has no test rows; nothing reported was scored on rows that did not choose it"
-            if not len(data.test)
-            else f"test split: no seed of the chosen configuration (trial {chosen.trial_id}) trained again; no check"
-        )
+        warning = "test split: the data has no test rows; nothing reported was scored on rows that did not choose it"
         return replace(summary, warnings=(*(summary.warnings or ()), warning))
     if not check.failures:  # a check with failed seeds is reported, and tried again on --resume
         file.write_text(json.dumps({"key": key, "check": check.to_dict()}, indent=2) + "\n")
     return replace(summary, final_check=check)
+
+
+class ChosenNeverTrained(Exception):
+    """No seed of the chosen configuration trained again: no check, and the message says why."""
+
+    def __init__(self, chosen: TrialRecord, errors: list[str]) -> None:
+        causes = " | ".join(dict.fromkeys(errors)) or "no seed ran"  # distinct errors, in order
+        super().__init__(
+            f"no seed of the chosen configuration (trial {chosen.trial_id}) trained again, no check: {causes}"
+        )
 
 
 def check_seeds(plan: PlanConfig) -> list[int]:
@@ -127,8 +136,9 @@ def final_check(
     subject: str,
     on_progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> FinalCheck | None:
-    """Re-train and score both on the test split (None when the data has no test rows or no seed of the
-    chosen configuration trained; a seed that fails is listed in ``failures`` and left out)."""
+    """Re-train and score both on the test split (None when the data has no test rows; a seed that fails
+    is listed in ``failures`` and left out; :class:`ChosenNeverTrained` when every seed of the chosen
+    configuration failed)."""
     if not len(data.test):
         return None
     pair = [(role, record) for role, record in (("chosen", chosen), ("runner-up", runner_up)) if record is not None]
@@ -151,11 +161,12 @@ def _retrain_pair(
     subject: str,
     device: str,
     on_progress: Callable[[int, int], None],
-) -> FinalCheck | None:
+) -> FinalCheck:
     scores, logits = {}, {}
     total, done = plan.test_seeds * len(pair), 0
     on_progress(done, total)
-    failures = []
+    failures: list[str] = []
+    errors: dict[str, list[str]] = {role: [] for role, _ in pair}
     for role, record in pair:
         seeds, splits = [], []
         for seed in check_seeds(plan):
@@ -175,11 +186,12 @@ def _retrain_pair(
                 splits.append(result.test)
             else:  # recorded, not raised: the plan's choice stands, the check uses the seeds that trained
                 failures.append(f"{role} (trial {record.trial_id}) seed {seed}: {result.error}")
+                errors[role].append(str(result.error))
         if splits:
             scores[role] = retrained_score(role, record, seeds, splits)
             logits[role] = np.stack([s.logits for s in splits])
     if "chosen" not in scores:
-        return None
+        raise ChosenNeverTrained(pair[0][1], errors["chosen"])
     labels = data.test.labels.numpy()
     paired = None
     if "runner-up" in logits:

@@ -180,6 +180,17 @@ def test_a_seed_that_fails_to_train_is_listed_and_left_out_not_raised(monkeypatc
     assert check.paired is not None
 
 
+def test_a_check_whose_chosen_config_never_trains_warns_with_the_error(real_check_plan, monkeypatch):
+    def always_fails(config, data, fidelity, seed, **kwargs):
+        return SimpleNamespace(ok=False, test=None, error="RuntimeError: lu_solve pivots")
+
+    monkeypatch.setattr(retrain_on_test, "evaluate", always_fails)
+    outcome = run_plan(real_check_plan, search=ScriptedSearch(lambda rung, k: SCRIPT[k % 2]).runner)
+    assert outcome.summary.final_check is None
+    (warning,) = [w for w in outcome.summary.warnings if w.startswith("test split:")]
+    assert "trained again" in warning and warning.endswith(": RuntimeError: lu_solve pivots")  # the cause, once
+
+
 def test_the_check_round_trips_through_summary_json_and_reaches_the_report_table():
     from unimixer_plan.reports.data import final_check_rows
     from unimixer_plan.run.final_check import FinalCheck, PairedComparison, RetrainedScore
