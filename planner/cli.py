@@ -7,9 +7,8 @@ it into one line on stderr and exit code 2.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext, redirect_stdout
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -36,6 +35,7 @@ from unimixer_plan.formatting import format_count, format_flops
 from unimixer_plan.progress import run_with_progress
 from unimixer_plan.resume_options import resumed_plan
 from unimixer_plan.search.ray_address import check_ray_address
+from unimixer_plan.stdout_guard import stdout_to_stderr
 from unimixer_plan.summary_text import print_summary
 
 # torch, the data layer and the model zoo load inside the commands that need them, so that bad
@@ -200,9 +200,9 @@ def plan(
                 test_seeds=test_seeds,
                 verbose=verbose,
             )
-        # Under --json, stdout holds the JSON alone: what Ray's driver prints (a dead worker's report,
-        # say) goes to stderr with the progress lines.
-        with redirect_stdout(sys.stderr) if as_json else nullcontext():
+        # Under --json, stdout holds the JSON alone: what Ray's driver or a native library prints goes
+        # to stderr with the progress lines.
+        with stdout_to_stderr(as_json):
             outcome = run_with_progress(plan_config, resume=resume is not None)
     summary = outcome.summary
     if as_json:

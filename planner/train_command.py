@@ -28,6 +28,7 @@ from unimixer_plan.data import DataSpec, load_data
 from unimixer_plan.errors import PlanError
 from unimixer_plan.mixers import ModelConfig, load_config, load_document
 from unimixer_plan.progress import progress_bar
+from unimixer_plan.stdout_guard import stdout_to_stderr
 from unimixer_plan.training.trainer import Checkpoint, TrainResult, TrainSettings, evaluate
 
 DEFAULT_SYNTHETIC_SAMPLES = 100_000
@@ -172,14 +173,16 @@ def run_train(config_path: Path, request: TrainRequest, as_json: bool, cache: Ca
         from unimixer_plan.training.torchrec_trainer import TorchRecJob
 
         job = TorchRecJob(model_config, fidelity, seed, settings, request.device_memory_gb)
-        outcome = launch(job, loaded, request.nproc, print_epoch)
+        with stdout_to_stderr(as_json):
+            outcome = launch(job, loaded, request.nproc, print_epoch)
         if outcome is None:  # a rank other than 0 of a launcher's job: rank 0 reports
             return
         result, extra = outcome.result, outcome.document()
         if not as_json:
             typer.echo(run_summary(outcome))
     else:
-        with progress_bar(f"training {model_config.family}", rows * settings.max_epochs) as update:
+        bar = progress_bar(f"training {model_config.family}", rows * settings.max_epochs)
+        with stdout_to_stderr(as_json), bar as update:
             result = evaluate(
                 model_config, loaded, fidelity, seed=seed, settings=settings, on_step=update, score_test=True
             )
