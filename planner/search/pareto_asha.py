@@ -4,7 +4,10 @@ Plain ASHA ranks trials at each rung by validation logloss alone, so it stops th
 slightly worse models, which are exactly the ones the quality-vs-FLOPs Pareto front
 needs. Here a trial reaching rung k continues unless at least ceil(n / eta) of the n
 trials recorded at that rung dominate it on (logloss, FLOPs). A trial on the rung's
-front is never stopped. The decision rule is plain Python; the Tune class only feeds it.
+front is never stopped. A trial is judged on its best epoch so far (what the trainable
+reports: the weights early stopping would restore), and a result answered from memory
+(full fidelity) is no peer of trials mid-training. The decision rule is plain Python; the
+Tune class only feeds it.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ class ParetoASHA(FIFOScheduler):
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
         if self.time_attr not in result or any(o not in result for o in self.objectives):
+            return TrialScheduler.CONTINUE
+        if result.get("cached"):  # a full-fidelity result from memory: no peer of trials mid-training
             return TrialScheduler.CONTINUE
         values = tuple(float(result[o]) for o in self.objectives)
         if self.rungs.decide(trial.trial_id, result[self.time_attr], values):  # type: ignore[arg-type]
