@@ -1,6 +1,8 @@
 """The planner on a real two-node Ray cluster on loopback: a head with no CPUs for trials, and a worker
 node in its own mount namespace with a private /tmp, so that it cannot see the driver's run folder (as a
-separate machine could not). Started with `ray start` and stopped by the PIDs this test started."""
+separate machine could not), running from a Python environment that has the dependencies but not this
+project (the code must travel with the job). Started with `ray start` and stopped by the PIDs this test
+started."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,10 +36,29 @@ def can_unshare_mounts() -> bool:
     return shutil.which("unshare") is not None and subprocess.run(["unshare", "--mount", "true"]).returncode == 0
 
 
-def start(args: list[str]) -> subprocess.Popen:
+def start(args: list[str], cwd: str | None = None) -> subprocess.Popen:
     return subprocess.Popen(
-        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=CLUSTER_ENV, start_new_session=True
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=CLUSTER_ENV, start_new_session=True, cwd=cwd
     )
+
+
+def dependencies_only_python(folder: Path) -> str:
+    """A virtual environment at ``folder`` that sees every package of this one except this project: a
+    node with Ray, torch and the rest installed, but not unimixer_plan. Returns its python."""
+    subprocess.run([sys._base_executable, "-m", "venv", "--without-pip", str(folder / "venv")], check=True)
+    visible = folder / "site"
+    visible.mkdir()
+    site_packages = Path(next(p for p in sys.path if p.endswith("site-packages")))
+    for entry in site_packages.iterdir():
+        hidden = entry.name.startswith(("unimixer_plan", "__editable__")) or entry.suffix == ".pth"
+        if not hidden:
+            (visible / entry.name).symlink_to(entry)
+    (target,) = (folder / "venv" / "lib").glob("python*/site-packages")
+    (target / "dependencies.pth").write_text(f"{visible}\n")  # a path line: its own .pth files stay unread
+    python = str(folder / "venv" / "bin" / "python")
+    probe = "import ray, torch, optuna, fvcore\ntry:\n import unimixer_plan\nexcept ImportError: print('absent')"
+    assert subprocess.run([python, "-c", probe], capture_output=True, text=True).stdout.strip() == "absent"
+    return python
 
 
 def nodes(address: str) -> list[dict]:
@@ -69,6 +91,7 @@ def test_a_plan_on_a_head_and_a_worker_that_cannot_see_the_run_folder_trains_eve
     port = 20000 + os.getpid() % 20000
     address = f"127.0.0.1:{port}"
     head_temp = Path("/tmp") / f"ump-head-{os.getpid()}"
+    worker_env = Path(tempfile.mkdtemp(prefix="ump-worker-env-", dir="/var/tmp"))  # outside the private /tmp
     head = start(
         [
             *(RAY, "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=0"),
@@ -82,11 +105,13 @@ def test_a_plan_on_a_head_and_a_worker_that_cannot_see_the_run_folder_trains_eve
             "the head did not come up",
         )
         # unshare execs the shell, which execs `ray start`: the worker node's process is worker.pid itself
+        worker_python = dependencies_only_python(worker_env)
         worker_start = (
-            f"mount -t tmpfs tmpfs /tmp && exec {RAY} start --block --address={address} "
-            "--node-ip-address=127.0.0.1 --num-cpus=2 --disable-usage-stats --temp-dir=/tmp/ray-worker"
+            f"mount -t tmpfs tmpfs /tmp && exec {worker_python} -m ray.scripts.scripts start --block "
+            f"--address={address} --node-ip-address=127.0.0.1 --num-cpus=2 --disable-usage-stats "
+            "--temp-dir=/tmp/ray-worker"
         )
-        worker = start(["unshare", "--mount", "--propagation", "private", "sh", "-c", worker_start])
+        worker = start(["unshare", "--mount", "--propagation", "private", "sh", "-c", worker_start], cwd="/")
         wait_for(lambda: len(nodes(address)) == 2, "the worker did not join", seconds=90)
         (worker_node,) = [n["id"] for n in nodes(address) if n["cpus"] > 0]
 
@@ -117,3 +142,4 @@ def test_a_plan_on_a_head_and_a_worker_that_cannot_see_the_run_folder_trains_eve
                 process.send_signal(signal.SIGTERM)
                 process.wait(timeout=60)
         shutil.rmtree(head_temp, ignore_errors=True)
+        shutil.rmtree(worker_env, ignore_errors=True)

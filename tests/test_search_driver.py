@@ -265,3 +265,33 @@ def test_a_trained_architecture_is_reused_through_ray_and_kept_on_the_driver_s_d
         assert folder.load_trials()[1].val_logloss == trained["val_logloss"]
     finally:
         runtime.shutdown()
+
+
+def test_a_raised_trial_is_recorded_with_its_exception_not_a_generic_line(tmp_path):
+    from unimixer_plan.run.trial_record import ERRORED_TEXT, TrialRecord
+    from unimixer_plan.search.driver import raised_error_text
+
+    # the shape of Ray's error.txt for a worker node without this project (as a real cluster wrote it)
+    traceback_text = (
+        "Failure # 1 (occurred at 2026-12-05_05-54-12)\n"
+        "RuntimeError: The actor with name ImplicitFunc failed to import on the worker.\n"
+        "Traceback (most recent call last):\n"
+        '  File "function_manager.py", line 696, in _load_actor_class_from_gcs\n'
+        "    actor_class = pickle.loads(pickled_class)\n"
+        "ModuleNotFoundError: No module named 'unimixer_plan'\n\n"
+        "An unexpected internal error occurred while the worker was executing a task.\n"
+    )
+    error_file = tmp_path / "error.txt"
+    error_file.write_text(traceback_text)
+    raised = raised_error_text(SimpleNamespace(error_file=str(error_file), get_error=lambda: None))
+    assert raised == "ModuleNotFoundError: No module named 'unimixer_plan'"
+    record = TrialRecord.from_ray_result(0, {"rung": 0}, None, errored=True, raised=raised)
+    assert record.status == "failed" and record.error == raised
+
+    def unreadable():
+        raise OSError("storage gone")
+
+    assert raised_error_text(SimpleNamespace(error_file=None, get_error=unreadable)) is None
+    from_storage = raised_error_text(SimpleNamespace(error_file=None, get_error=lambda: "x\nValueError: bad\n"))
+    assert from_storage == "ValueError: bad"
+    assert TrialRecord.from_ray_result(0, {"rung": 0}, None, errored=True, raised=None).error == ERRORED_TEXT

@@ -219,13 +219,19 @@ class TrialRecord:
 
     @classmethod
     def from_ray_result(
-        cls, trial_id: int, config: Mapping[str, Any], result: Mapping[str, Any] | None, errored: bool
+        cls,
+        trial_id: int,
+        config: Mapping[str, Any],
+        result: Mapping[str, Any] | None,
+        errored: bool,
+        raised: str | None = None,
     ) -> TrialRecord:
         """A Tune trial's record from its config and last result (``search.driver.run_trial``'s reports).
 
         The last report decides the status: an epoch's report ("running") means successive halving
         stopped the trial; an error, or no report at all, is a failure; an infeasible trial keeps no
-        logloss (it reports the base rate to Optuna only, to teach the latency constraint).
+        logloss (it reports the base rate to Optuna only, to teach the latency constraint). ``raised``: the
+        exception an errored trial raised, as Ray recorded it.
         """
         result = result or {}
         model = config.get("model") or {}
@@ -258,7 +264,7 @@ class TrialRecord:
             batch_size=_int(result.get("batch_size")),
             wall_time_s=result.get("wall_time_s"),
             stop_reason=result.get("stop_reason") or (STOPPED_REASON if status is TrialStatus.STOPPED else None),
-            error=result.get("error") or (ERRORED_TEXT if errored else None),
+            error=result.get("error") or ((raised or ERRORED_TEXT) if errored else None),
             node=result.get("node"),
         )
 

@@ -13,8 +13,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -37,6 +39,7 @@ from unimixer_plan.search_spaces import CostAwareSpace, FamilySpace, Limits
 # Training's own failures (a non-finite loss, an error while running) are results with status failed,
 # not exceptions, so what is retried is a crash or an exception that escaped training (once).
 TRIAL_RETRIES = 1
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception)\b")  # "ModuleNotFoundError: No module ..."
 
 
 class TrialRecorder(tune.Callback):
@@ -56,7 +59,8 @@ class TrialRecorder(tune.Callback):
 
     def _record(self, trial: Any, errored: bool) -> None:
         result = trial.last_result or {}
-        record = TrialRecord.from_ray_result(self.next_id, trial_config(trial.config), result, errored)
+        raised = raised_error_text(trial) if errored else None
+        record = TrialRecord.from_ray_result(self.next_id, trial_config(trial.config), result, errored, raised)
         if result.get("status") == "ok" and not result.get("cached") and result.get("result_key"):
             # kept on the driver's disk for --resume (the trial, maybe on another node, never writes it)
             self.folder.save_cached_result(result["result_key"], {k: result[k] for k in CACHED_FIELDS})
@@ -66,6 +70,20 @@ class TrialRecorder(tune.Callback):
         self.next_id += 1
         self.recorded += 1
         self.on_row(record)
+
+
+def raised_error_text(trial: Any) -> str | None:
+    """The exception an errored trial raised, from the traceback Ray stored for it: its last
+    ``SomeError: message`` line (``ModuleNotFoundError: No module named ...``), the real cause where the
+    logs would hide it; else the traceback's last line."""
+    try:  # the driver's local copy is written before the callbacks run; the storage copy may lag
+        local = trial.error_file
+        text = Path(local).read_text() if local and Path(local).is_file() else trial.get_error()
+    except Exception:  # any failure to read it back: the record keeps the generic text
+        return None
+    lines = [line.strip() for line in str(text or "").splitlines() if line.strip()]
+    candidates = [line for line in lines if EXCEPTION_LINE.match(line)] or lines
+    return candidates[-1][:500] if candidates else None
 
 
 def mark_interrupted_trials_failed(storage_url: str, study_name: str) -> None:

@@ -17,6 +17,7 @@ import optuna
 import ray
 from unimixer_plan.errors import PlanError
 from unimixer_plan.plan_config import PlanConfig
+from unimixer_plan.search.code_shipping import project_runtime_env
 
 RAY_TEMP_PREFIX = "ump-ray-"
 RAY_TEMP_MARKER = "ray-temp-dir"  # in the run folder while a plan's own local Ray runs: its session folder
@@ -40,7 +41,15 @@ def start_ray(address: str | None, verbose: bool) -> RayRuntime:
     if ray.is_initialized():
         return RayRuntime(started_here=False, temp_dir=None)
     if address:
-        ray.init(address=address, log_to_driver=verbose, logging_level=level, configure_logging=True)
+        # the cluster's nodes may lack this project: its code travels with the job (uploaded at init)
+        with project_runtime_env() as runtime_env:
+            ray.init(
+                address=address,
+                runtime_env=runtime_env,
+                log_to_driver=verbose,
+                logging_level=level,
+                configure_logging=True,
+            )
         return RayRuntime(started_here=False, temp_dir=None)
     temp_dir = tempfile.mkdtemp(prefix=RAY_TEMP_PREFIX, dir=ray_temp_base())
     ray.init(
