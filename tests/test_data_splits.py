@@ -71,3 +71,24 @@ def test_a_record_from_before_the_test_split_is_refused_on_real_data():
     # The synthetic splits are what they were (train, validation at 2^40); the test range is new.
     assert DataSpec.from_record({"dataset": "criteo", "path": None, "val_fraction": 0.2}, "plan.json").synthetic
     assert DataSpec.from_record({**old, "test_fraction": 0.1}, "plan.json").test_fraction == 0.1
+
+
+def test_a_split_pickles_its_rows_out_of_band_for_rays_shared_object_store():
+    import pickle
+
+    from unimixer_plan.data.dataset import EncodedSplit
+
+    rows = 10_000
+    split = EncodedSplit(
+        dense=torch.rand(rows, 13), sparse=torch.randint(0, 100, (rows, 26)), labels=torch.rand(rows).round()
+    )
+    buffers: list[pickle.PickleBuffer] = []
+    in_band = pickle.dumps(split, protocol=5, buffer_callback=buffers.append)
+    # Ray passes protocol 5 and keeps the buffers in shared memory: the rows must travel there, not in band
+    assert len(in_band) < 1_000 and sum(b.raw().nbytes for b in buffers) == rows * (13 * 4 + 26 * 8 + 4)
+    read_only = [np.frombuffer(b.raw(), dtype=np.uint8) for b in buffers]
+    for array in read_only:
+        array.flags.writeable = False  # as Ray hands them to a trial
+    back = pickle.loads(in_band, buffers=read_only)
+    assert all(torch.equal(getattr(back, f), getattr(split, f)) for f in ("dense", "sparse", "labels"))
+    assert back.sparse.dtype == torch.int64 and back.sparse.shape == (rows, 26)

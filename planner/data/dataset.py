@@ -8,6 +8,7 @@ one generator stream.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,6 +110,12 @@ class EncodedSplit:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def __reduce__(self) -> tuple:
+        # Pickled as numpy arrays, not tensors: Ray keeps numpy buffers out of band in its shared-memory
+        # object store, so each trial maps the node's one copy (read-only) where a tensor would be
+        # unpickled into a private copy per trial process.
+        return (_split_from_arrays, (self.dense.numpy(), self.sparse.numpy(), self.labels.numpy()))
+
     @property
     def positive_rate(self) -> float:
         return float(self.labels.mean()) if len(self) else float("nan")
@@ -131,6 +138,14 @@ class CTRData:
     def schema(self) -> dict[str, object]:
         """The ModelConfig fields this data fixes."""
         return {"num_dense": self.num_dense, "cardinalities": self.cardinalities}
+
+
+def _split_from_arrays(dense: np.ndarray, sparse: np.ndarray, labels: np.ndarray) -> EncodedSplit:
+    """An unpickled split: tensors over the arrays as they arrive (Ray's are read-only shared memory,
+    which training only reads)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return EncodedSplit(torch.from_numpy(dense), torch.from_numpy(sparse), torch.from_numpy(labels))
 
 
 def _split(dense: np.ndarray, ids: np.ndarray, labels: np.ndarray) -> EncodedSplit:
