@@ -13,7 +13,7 @@ import yaml
 
 EXE = str(Path(sys.executable).with_name("unimixer-plan"))
 # What may differ between two runs of one plan: the clock and the Ray session's node id.
-VARYING = ("wall_time_s", "node")
+VARYING = ("wall_time_s", "node", "started", "ended")
 
 
 def plan(out: Path) -> None:

@@ -23,6 +23,7 @@ from unimixer_plan.run.folder import RunFolder
 from unimixer_plan.run.summary import PlanSummary
 from unimixer_plan.run.trial_record import (
     ERRORED_TEXT,
+    LATER_COLUMNS,
     STOPPED_REASON,
     TRIAL_COLUMNS,
     TrialRecord,
@@ -86,9 +87,9 @@ def test_a_record_round_trips_through_a_csv_row_and_trials_csv(tmp_path):
     assert read_back.flops is None and math.isnan(read_back.val_logloss) and read_back.family is None
 
 
-def test_a_folder_from_before_the_node_column_resumes_with_its_own_columns(tmp_path):
+def test_a_folder_from_before_the_later_columns_resumes_with_its_own_columns(tmp_path):
     folder = RunFolder(tmp_path)
-    old_columns = [c for c in TRIAL_COLUMNS if c != "node"]
+    old_columns = [c for c in TRIAL_COLUMNS if c not in LATER_COLUMNS]
     with folder.trials_file.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=old_columns, extrasaction="ignore")
         writer.writeheader()
@@ -98,6 +99,7 @@ def test_a_folder_from_before_the_node_column_resumes_with_its_own_columns(tmp_p
         rows = list(csv.reader(handle))
     assert {len(row) for row in rows} == {len(old_columns)}  # every row as wide as the header
     assert [r.trial_id for r in folder.load_trials()] == [3, 4] and folder.load_trials()[1].node is None
+    assert folder.load_trials()[1].started is None
 
 
 def test_is_complete_needs_status_ok_and_a_measured_logloss():

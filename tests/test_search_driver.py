@@ -7,6 +7,7 @@ COMPLETE trial with its low-fidelity numbers, or TPE and the Pareto set learn fr
 from __future__ import annotations
 
 import math
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 import optuna
@@ -252,8 +253,13 @@ def test_a_trained_architecture_is_reused_through_ray_and_kept_on_the_driver_s_d
         assert not folder.cache_dir.exists()  # the trial wrote nothing
 
         recorder = TrialRecorder(folder, on_row=lambda record: None)
-        recorder.on_trial_complete(0, [], SimpleNamespace(config=config, last_result=trained))
+        ray_trial = SimpleNamespace(trial_id="t0", config=config, last_result=trained)
+        recorder.on_trial_start(0, [], ray_trial)
+        recorder.on_trial_complete(0, [], ray_trial)
         assert list(folder.cached_results()) == [trained["result_key"]]
+        row = folder.load_trials()[0]  # when it ran, in UTC on the driver's clock
+        started, ended = datetime.fromisoformat(row.started), datetime.fromisoformat(row.ended)
+        assert started.utcoffset() == ended.utcoffset() == timedelta(0) and started <= ended
 
         monkeypatch.setattr(trainable, "evaluate", lambda *a, **k: pytest.fail("a cached architecture trained again"))
         with result_cache(folder.cached_results()) as results:
@@ -261,7 +267,7 @@ def test_a_trained_architecture_is_reused_through_ray_and_kept_on_the_driver_s_d
         reused = reports[-1]
         assert reused["cached"] is True
         assert {k: reused[k] for k in trainable.CACHED_FIELDS} == {k: trained[k] for k in trainable.CACHED_FIELDS}
-        recorder.on_trial_complete(1, [], SimpleNamespace(config=config, last_result=reused))
+        recorder.on_trial_complete(1, [], SimpleNamespace(trial_id="t1", config=config, last_result=reused))
         assert folder.load_trials()[1].val_logloss == trained["val_logloss"]
     finally:
         runtime.shutdown()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -47,6 +48,8 @@ TRIAL_COLUMNS = (
     "stop_reason",
     "error",
     "node",
+    "started",
+    "ended",
 )
 KNOB_COLUMNS = ("n_tokens", "d_model", "heads", "rank", "bases", "depth", "ffn_ratio", "embed_dim")
 INT_COLUMNS = (
@@ -64,9 +67,9 @@ INT_COLUMNS = (
     *KNOB_COLUMNS,
 )
 FLOAT_COLUMNS = ("val_logloss", "val_auc", "latency_ms", "learning_rate", "wall_time_s")
-TEXT_COLUMNS = ("family", "stop_reason", "error", "node")
+TEXT_COLUMNS = ("family", "stop_reason", "error", "node", "started", "ended")
 # Columns added after run folders existed: a trials.csv without them still reads (and resumes).
-LATER_COLUMNS = ("node",)
+LATER_COLUMNS = ("node", "started", "ended")
 # pareto.csv on a proxy ladder: whether a row is a measured proxy or a scaled-up target, and which
 # of its columns the scaling fit predicted rather than a trial measured.
 LADDER_PARETO_COLUMNS = ("scale", "predicted")
@@ -157,6 +160,8 @@ class TrialRecord:
     stop_reason: str | None = None
     error: str | None = None
     node: str | None = None  # where it ran: "IP/first 8 hex digits of the Ray node id" (`ray list nodes`)
+    started: str | None = None  # UTC, ISO 8601 (utc_timestamp): when the search started the trial
+    ended: str | None = None  # UTC: when it reported its end (both on the driver's clock)
 
     def __post_init__(self) -> None:
         # One NaN object for every absent measurement: records then compare equal field by field
@@ -212,7 +217,7 @@ class TrialRecord:
         if raw["role"] not in ROLES:
             raise ValueError(f"role {raw['role']!r} is not one of {ROLES}")
         for column in TEXT_COLUMNS:
-            values[column] = raw.get(column) or None  # a run folder from before "node" lacks it
+            values[column] = raw.get(column) or None  # a run folder from before LATER_COLUMNS lacks them
         if values["trial_id"] is None or values["rung"] is None:
             raise ValueError("trial_id and rung are required")
         return cls(**values, status=TrialStatus(raw["status"]), role=TrialRole(raw["role"]))
@@ -267,6 +272,11 @@ class TrialRecord:
             error=result.get("error") or ((raised or ERRORED_TEXT) if errored else None),
             node=result.get("node"),
         )
+
+
+def utc_timestamp() -> str:
+    """Now in UTC, as trials.csv's ``started`` and ``ended`` record it: 2026-12-05T06:01:02.123+00:00."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from ray import tune
 from unimixer_plan.data import CTRData
 from unimixer_plan.plan_config import PlanConfig
 from unimixer_plan.run.folder import RunFolder
-from unimixer_plan.run.trial_record import TrialRecord, TrialRole
+from unimixer_plan.run.trial_record import TrialRecord, TrialRole, utc_timestamp
 from unimixer_plan.search.optuna_search import OBJECTIVES, PlanSearch
 from unimixer_plan.search.pareto_asha import ParetoASHA
 from unimixer_plan.search.ray_session import ray_session
@@ -50,6 +50,10 @@ class TrialRecorder(tune.Callback):
         self.on_row = on_row
         self.next_id = len(folder.load_trials())  # trial ids are unique across rungs and resumes
         self.recorded = 0
+        self.started: dict[str, str] = {}
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.started.setdefault(trial.trial_id, utc_timestamp())  # a retried trial keeps its first start
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._record(trial, errored=False)
@@ -61,6 +65,7 @@ class TrialRecorder(tune.Callback):
         result = trial.last_result or {}
         raised = raised_error_text(trial) if errored else None
         record = TrialRecord.from_ray_result(self.next_id, trial_config(trial.config), result, errored, raised)
+        record = replace(record, started=self.started.pop(trial.trial_id, None), ended=utc_timestamp())
         if result.get("status") == "ok" and not result.get("cached") and result.get("result_key"):
             # kept on the driver's disk for --resume (the trial, maybe on another node, never writes it)
             self.folder.save_cached_result(result["result_key"], {k: result[k] for k in CACHED_FIELDS})
