@@ -79,7 +79,7 @@ def measure(size_mb: int, encoding: str) -> dict[str, object]:
         row["ok"] = True
         del ref
     except Exception as error:  # the limit is the result: record why it stopped
-        row["ok"], row["error"] = False, f"{type(error).__name__}: {str(error).splitlines()[0][:120]}"
+        row["ok"], row["error"] = False, f"{type(error).__name__}: {str(error).splitlines()[0][:400]}"
     finally:
         for trial in trials:
             ray.kill(trial)

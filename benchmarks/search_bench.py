@@ -57,7 +57,7 @@ from unimixer_plan.search.ray_session import ray_session
 from unimixer_plan.search.rungs import Rung
 from unimixer_plan.search.trainable import baseline_logloss, best_checkpoint
 from unimixer_plan.search_spaces.cost_aware import build_config, family_knobs
-from unimixer_plan.training.trainer import Checkpoint
+from unimixer_plan.training.trainer import Checkpoint, TrainSettings
 
 METHODS = ("planner", "mo-tpe", "nsga-ii", "random", "grid")
 BUDGET_QUANTILE = 0.8  # the FLOPs budget admits this share of the grid
@@ -147,7 +147,8 @@ def replay_trial(config: dict[str, Any], data: Any, plan: dict[str, Any], result
     recorded = surrogate(config["model"], GRID)
     best = None
     for epoch, loss in recorded["history"]:  # the best epoch so far, as the trainable reports it
-        best = best_checkpoint(best, Checkpoint(epoch, epoch * config["fidelity"], loss, math.nan, math.nan))
+        checkpoint = Checkpoint(epoch, epoch * config["fidelity"], loss, math.nan, math.nan)
+        best = best_checkpoint(best, checkpoint, TrainSettings().min_delta)
         tune.report({**base, "status": "running", "epoch": epoch, "val_logloss": best.val_logloss, "val_auc": math.nan})
     final = {"status": "ok", "epoch": recorded["epochs"], "val_logloss": recorded["val_logloss"]}
     final |= {"val_auc": math.nan, "best_epoch": recorded["best_epoch"], "wall_time_s": recorded["wall_time_s"]}

@@ -26,11 +26,14 @@ Two things make that trainable here:
 All of it runs in float64 internally and returns float32 (or float64 for float64
 input): exp(w / 0.05) overflows half precision.
 
-Both linear systems (Newton's and the implicit gradient's) are symmetric and strictly
-diagonally dominant, so they are solved by Cholesky, never by batched LU: on this CPU
-stack (torch 2.13, MKL) batched LU with two or more threads returns garbage pivots
-for matrices over ~128 rows and either raises or silently returns a wrong solution
-(measured: error 8e-3 at 152 x 152; see tests/test_unimixing.py).
+Both linear systems are symmetric positive definite where it matters, so they are solved
+by Cholesky, never by batched LU: on this CPU stack (torch 2.13, MKL) batched LU with two
+or more threads returns garbage pivots for matrices over ~128 rows and either raises or
+silently returns a wrong solution (measured: error 8e-3 at 152 x 152; see
+tests/test_unimixing.py). Newton's Hessian diag(r) + P + ridge is positive definite for
+any finite P (x'Hx = sum_ij P_ij (x_i + x_j)^2 / 2 + ridge |x|^2); I + P of the implicit
+gradient is diagonally dominant once the rows sum to 1, and may be indefinite when
+Sinkhorn stopped far from it, where least squares takes over.
 """
 
 from __future__ import annotations
@@ -48,15 +51,19 @@ _MAX_HALVINGS = 30  # line-search step sizes 1, 1/2, ..., 2^-30
 
 
 def _solve_spd(matrix: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
-    """(m, n, n) symmetric positive definite, (m, n) -> (m, n): matrix^-1 rhs by Cholesky.
+    """(m, n, n) symmetric, (m, n) -> (m, n): matrix^-1 rhs by Cholesky.
 
-    A matrix Cholesky rejects in floating point (a diagonal entry of P that underflowed to
-    zero at an extreme temperature) is solved alone by least squares.
+    A finite matrix Cholesky rejects (not positive definite in floating point) is solved
+    alone by least squares; a non-finite one (diverged weights) gets NaN, as LU gave, so
+    that training reports a non-finite loss instead of a linear-algebra error.
     """
     factor, info = torch.linalg.cholesky_ex(matrix)
     solution = torch.cholesky_solve(rhs.unsqueeze(-1), factor).squeeze(-1)
     for index in info.nonzero().flatten().tolist():
-        solution[index] = torch.linalg.lstsq(matrix[index], rhs[index].unsqueeze(-1)).solution.squeeze(-1)
+        if bool(torch.isfinite(matrix[index]).all()) and bool(torch.isfinite(rhs[index]).all()):
+            solution[index] = torch.linalg.lstsq(matrix[index], rhs[index].unsqueeze(-1)).solution.squeeze(-1)
+        else:
+            solution[index] = math.nan
     return solution
 
 

@@ -7,10 +7,11 @@ go to stderr while the guard is on; stdout is restored for the JSON.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stdout
+from contextlib import contextmanager, redirect_stdout, suppress
 
 
 @contextmanager
@@ -26,11 +27,22 @@ def stdout_to_stderr(active: bool = True) -> Iterator[None]:
         with redirect_stdout(sys.stderr):
             yield
         return
+    # C's stdout is fully buffered on a pipe or file: what native code printed before or inside the
+    # guard must leave its buffer while fd 1 still points where it was written for
+    _flush_c_stdio()
     try:
         os.dup2(target, 1)
         with redirect_stdout(sys.stderr):
             yield
     finally:
-        sys.stderr.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+        try:
+            sys.stderr.flush()
+            _flush_c_stdio()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+def _flush_c_stdio() -> None:
+    with suppress(OSError, AttributeError):  # no C library to flush (not a glibc/musl process)
+        ctypes.CDLL(None).fflush(None)

@@ -92,3 +92,15 @@ def test_a_split_pickles_its_rows_out_of_band_for_rays_shared_object_store():
     back = pickle.loads(in_band, buffers=read_only)
     assert all(torch.equal(getattr(back, f), getattr(split, f)) for f in ("dense", "sparse", "labels"))
     assert back.sparse.dtype == torch.int64 and back.sparse.shape == (rows, 26)
+
+
+def test_spawned_torchrec_ranks_get_the_splits_through_shared_memory_not_a_copy():
+    from multiprocessing.reduction import ForkingPickler
+
+    from unimixer_plan.data.dataset import EncodedSplit
+    from unimixer_plan.training.torchrec_launch import share_splits_as_tensors
+
+    rows = 10_000  # 2.6 MB of rows
+    split = EncodedSplit(dense=torch.rand(rows, 13), sparse=torch.randint(0, 9, (rows, 26)), labels=torch.ones(rows))
+    share_splits_as_tensors()
+    assert len(ForkingPickler.dumps(split)) < 10_000  # handles to shared memory, not the rows

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
 
 
 def test_json_stdout_keeps_native_and_python_prints_on_stderr():
-    # MKL reports its errors with C printf on file descriptor 1, below Python's sys.stdout.
+    # MKL reports its errors with C printf on file descriptor 1, below Python's sys.stdout; C buffers
+    # it fully on a pipe (PYTHONUNBUFFERED, set in some shells, must not hide that), so the guard must
+    # flush C's buffer before it gives fd 1 back, or the text lands after the JSON.
     script = textwrap.dedent(
         """
         import ctypes, json, os
@@ -19,7 +22,8 @@ def test_json_stdout_keeps_native_and_python_prints_on_stderr():
         print(json.dumps({"ok": 1}))
         """
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout == '{"ok": 1}\n'
     for line in ("native printf", "native write", "python print"):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from unimixer_plan.mixers import build_model
@@ -107,9 +109,11 @@ def test_spd_solve_falls_back_for_a_matrix_cholesky_rejects():
     good = torch.eye(3, dtype=torch.float64) * 2
     indefinite = torch.tensor([[1.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
     rhs = torch.tensor([[2.0, 4.0, 6.0], [3.0, 3.0, 1.0]], dtype=torch.float64)
-    solution = _solve_spd(torch.stack([good, indefinite]), rhs)
+    diverged = torch.full((3, 3), math.nan, dtype=torch.float64)
+    solution = _solve_spd(torch.stack([good, indefinite, diverged]), torch.cat([rhs, rhs[:1]]))
     torch.testing.assert_close(solution[0], rhs[0] / 2)
     torch.testing.assert_close(indefinite @ solution[1], rhs[1])
+    assert solution[2].isnan().all()  # NaN in, NaN out (training reports the non-finite loss), no MKL error
 
 
 def test_prior_is_the_constrained_matrix_at_every_temperature():

@@ -5,7 +5,8 @@
   trains as that rank and only rank 0 returns the outcome (the others return None).
 - Otherwise ``nproc`` processes are spawned on this host with those variables set (a free loopback
   port, LOCAL_WORLD_SIZE = nproc), the loaded data shared with them through shared memory (each
-  rank reads only its share of every batch); rank 0 hands its outcome back through a file.
+  rank reads only its share of every batch; `share_splits_as_tensors`); rank 0 hands its outcome
+  back through a file.
 
 Before anything starts, the sharding plan is made once here without a process group, so that a
 topology that cannot hold the tables is one clear error instead of N failing processes.
@@ -20,7 +21,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from unimixer_plan.data import CTRData
+from unimixer_plan.data import CTRData, EncodedSplit
 from unimixer_plan.errors import PlanError
 from unimixer_plan.mixers.embedding_tables import check_fits, embedding_tables
 from unimixer_plan.mixers.torchrec_model import require_torchrec
@@ -89,10 +90,22 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def share_splits_as_tensors() -> None:
+    """Spawned ranks receive the data's splits as torch tensors, which torch.multiprocessing moves to
+    shared memory, not as the numpy arrays a split pickles to for Ray (those would be copied into
+    every rank's message). The pickler's dispatch table takes precedence over ``__reduce__``."""
+    from multiprocessing.reduction import ForkingPickler
+
+    import torch.multiprocessing  # noqa: F401  (registers torch's shared-memory tensor reducers)
+
+    ForkingPickler.register(EncodedSplit, lambda split: (EncodedSplit, (split.dense, split.sparse, split.labels)))
+
+
 def _spawn(job: TorchRecJob, data: CTRData, nproc: int, on_epoch: OnEpoch | None) -> TorchRecOutcome:
     import torch.multiprocessing as mp
     from torch.multiprocessing.spawn import ProcessException
 
+    share_splits_as_tensors()
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="unimixer-torchrec-") as folder:
         out = Path(folder)
