@@ -10,7 +10,7 @@ folder named ``unimixer_plan`` first.
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -41,7 +41,11 @@ def package_folder(staging: Path) -> Path:
 
 
 def _folder_of(module: str) -> Path:
-    return Path(importlib.import_module(module).__file__).resolve().parent
+    """Where a subpackage's files are, found without importing it (reports would pull in plotly)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"{module} is not an installed package")
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
 
 
 @contextmanager
