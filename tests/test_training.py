@@ -100,7 +100,9 @@ def test_schema_mismatch_is_a_config_error(synthetic):
 
 
 def test_temperature_anneals_in_the_first_epoch_then_stays_at_tau_end(synthetic, monkeypatch):
-    seen = []
+    from unimixer_plan.training import trainer
+
+    seen, at_validation = [], []
     original = build_model
 
     def spy(config):
@@ -109,14 +111,24 @@ def test_temperature_anneals_in_the_first_epoch_then_stays_at_tau_end(synthetic,
         model.set_temperature = lambda tau: seen.append(tau) or real(tau)
         return model
 
+    real_validate = trainer._LocalEngine.validate
+
+    def validate_spy(engine, rows):
+        at_validation.append(len(seen) - 1)  # the temperature last set is the one scored
+        return real_validate(engine, rows)
+
     monkeypatch.setattr("unimixer_plan.training.trainer.build_model", spy)
+    monkeypatch.setattr(trainer._LocalEngine, "validate", validate_spy)
     config = small_config("unimixer", **synthetic.schema)
     settings = TrainSettings(batch_size=512, max_epochs=3, patience=10, anneal_epochs=1.0)
     evaluate(config, synthetic, fidelity=512 * 11, settings=settings)
-    assert len(seen) == 33 and seen[0] == 1.0
-    assert all(a > b for a, b in itertools.pairwise(seen[:12]))  # linear over the first epoch's 11 steps
-    assert abs(seen[5] - (1.0 - 0.95 * 5 / 11)) < 1e-9
-    assert seen[11:] == [0.05] * 22  # every later step trains at tau_end
+    steps = [tau for i, tau in enumerate(seen) if i not in at_validation]
+    assert len(steps) == 33 and steps[0] == 1.0
+    assert all(a > b for a, b in itertools.pairwise(steps[:12]))  # linear over the first epoch's 11 steps
+    assert abs(steps[5] - (1.0 - 0.95 * 5 / 11)) < 1e-9
+    assert steps[11:] == [0.05] * 22  # every later step trains at tau_end
+    # every epoch, the first included, is scored at tau_end: the function the restored weights deliver
+    assert len(at_validation) == 4 and [seen[i] for i in at_validation] == [0.05] * 4
 
 
 def test_learning_rate_warms_up_then_decays(synthetic, monkeypatch):
