@@ -106,10 +106,11 @@ def test_recorded_curves_replayed_never_stop_a_member_of_the_final_front():
         pool = points if study % 2 else [p for p in points if p["model"]["family"] == families[study % 3]]
         trials = rng.sample(pool, rng.choice((2, 4, 8)))
         alive = _replay_study(trials, milestones)
-        # the front of the full-fidelity results, less ties within 1e-5 logloss: a UniMixer trial whose
-        # best epoch is the first is chosen at that epoch's temperature (mid-anneal) but scored again
-        # at the final one, a few 1e-5 apart, far below the seed noise (~7e-3); at tie 0 one front member
-        # 6e-6 from a cheaper peer is stopped, and 6 of 3,612 members are within 1e-5
+        # the front of the full-fidelity results, less ties within 1e-5 logloss: in this recording (made
+        # before the trainer scored epoch 1 at tau_end) a UniMixer trial whose best epoch is the first
+        # was chosen one step before the anneal's end and scored again at tau_end, a few 1e-5 apart, far
+        # below the seed noise (~7e-3); at tie 0 one front member 6e-6 from a cheaper peer is stopped,
+        # and 6 of 3,612 members are within 1e-5
         front = _clear_front([(t["val_logloss"], float(t["flops"])) for t in trials], tie=1e-5)
         front_members += len(front)
         front_stopped += sum(not alive[i] for i in front)
