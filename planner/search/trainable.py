@@ -152,19 +152,20 @@ def run_trial(config: dict[str, Any], data: CTRData, plan: dict[str, Any], resul
         tune.report({**base, **cached, "cached": True, "result_key": key})
         return
 
-    best: list[Checkpoint] = []
+    best: Checkpoint | None = None
 
     def report_epoch(checkpoint: Checkpoint) -> None:
-        best[:] = [best_checkpoint(best[0] if best else None, checkpoint, settings.train.min_delta)]
+        nonlocal best
+        best = best_checkpoint(best, checkpoint, settings.train.min_delta)
         tune.report(
             {
                 **base,
                 "status": "running",
                 "epoch": checkpoint.epoch,
                 "samples_seen": checkpoint.samples_seen,
-                "best_epoch": best[0].epoch,
-                "val_logloss": best[0].val_logloss,
-                "val_auc": best[0].val_auc,
+                "best_epoch": best.epoch,
+                "val_logloss": best.val_logloss,
+                "val_auc": best.val_auc,
                 "wall_time_s": float("nan"),
                 "error": None,
             }

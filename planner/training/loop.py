@@ -147,7 +147,7 @@ def run_epochs(
             average.swap()  # score (and keep) the averaged weights
         if model.uses_temperature:
             # scored at the temperature the next step would train at: tau_end from the anneal's end on,
-            # the temperature the restored weights are scored and deployed at, so that the epoch chosen
+            # the temperature the restored weights are scored and reported at, so that the epoch chosen
             # as best is chosen for the function that is reported (epoch 1 was scored one step early)
             model.set_temperature(linear_temperature(progress.steps, anneal_steps, config.tau_start, config.tau_end))
         val_logloss, val_auc = engine.validate(settings.val_subsample)
