@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import time
 from pathlib import Path
 
 import torch
+from bench_io import run_meta, write_results
 from unimixer_plan.mixers import ModelConfig, analytic_cost, build_model, capped_criteo_cardinalities, list_searchable
 from unimixer_plan.profiling import example_inputs, measure_flops
 
@@ -145,12 +144,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     cost_rows, train_rows = bench_cost(args.configs), bench_training()
-    meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} CPUs, {platform.machine()}"}
+    meta = run_meta()
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
         payload = {"meta": meta, "cost": cost_rows, "training": train_rows}
-        (args.out / "cost.json").write_text(json.dumps(payload, indent=1) + "\n")
-        (args.out / "cost.md").write_text(markdown(cost_rows, train_rows, meta) + "\n")
+        write_results(args.out, "cost", payload, markdown(cost_rows, train_rows, meta))
     if args.json:
         print(json.dumps({"cost": cost_rows, "training": train_rows}, indent=2))
         return

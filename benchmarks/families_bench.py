@@ -15,16 +15,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
-import os
-import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from bench_io import run_meta, write_results
 
 sys.path.insert(0, str(Path(__file__).parent))
 from baselines_bench import SHAPES, SHARED_CRITEO
@@ -157,17 +154,9 @@ def main() -> None:
         print(name, file=sys.stderr, flush=True)
         report[name] = run_dataset(load(), args.seeds, args.families)
         report[name]["lite_vs_rankmixer"] = lite_vs_rankmixer(report[name])
-    meta = {
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}",
-        "seeds": args.seeds,
-        "threads": args.threads,
-        "budgets": list(BUDGETS),
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "families.json").write_text(json.dumps({"meta": meta, "datasets": report}, indent=1) + "\n")
+    meta = run_meta(seeds=args.seeds, threads=args.threads, budgets=list(BUDGETS))
     text = markdown(report, meta)
-    (args.out / "families.md").write_text(text + "\n")
+    write_results(args.out, "families", {"meta": meta, "datasets": report}, text)
     print(text)
 
 

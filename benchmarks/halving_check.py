@@ -14,10 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import time
 from pathlib import Path
 
 import torch
+from bench_io import run_meta, write_results
 from unimixer_plan.data import load_data
 from unimixer_plan.run.folder import RunFolder
 from unimixer_plan.run.trial_record import TrialStatus
@@ -79,12 +79,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = [row for run in args.runs for row in check_run(run)]
-    meta = {"date": time.strftime("%Y-%m-%d")}
+    meta = run_meta()
     table = markdown(rows, meta)
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "halving.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-        (args.out / "halving.md").write_text(table + "\n")
+        write_results(args.out, "halving", {"meta": meta, "rows": rows}, table)
     print(table)
 
 

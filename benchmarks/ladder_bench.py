@@ -17,14 +17,14 @@ import argparse
 import csv
 import json
 import math
-import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_io import run_meta, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "criteo" / "criteo_sampled_data_10k.csv"
@@ -121,11 +121,9 @@ def main() -> None:
         rows.append(run("synthetic", [], runs / "synthetic"))
         if REAL.is_file():
             rows.append(run("real criteo 10k", ["--data", str(REAL)], runs / "real"))
-    meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} CPUs, {platform.machine()}"}
+    meta = run_meta()
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "plan.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
-        (args.out / "plan.md").write_text(markdown(rows, meta) + "\n")
+        write_results(args.out, "plan", {"meta": meta, "rows": rows}, markdown(rows, meta))
     if args.json:
         print(json.dumps(rows, indent=2))
         return

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import unimixer_plan.ray_env  # noqa: F401  (Ray's environment before ray is imported)
+from bench_io import run_meta, write_results
 
 # isort: split
 import numpy as np
@@ -109,11 +108,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    meta = {
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{os.cpu_count()} CPUs, {platform.machine()}",
-        "object_store_mb": ray.available_resources().get("object_store_memory", 0) / 2**20,
-    }
+    meta = run_meta(object_store_mb=ray.available_resources().get("object_store_memory", 0) / 2**20)
     rows, failed = [], set()
     for size in args.sizes_mb:
         for encoding in ("tensors", "split"):
@@ -126,9 +121,7 @@ def main() -> None:
     ray.shutdown()
     table = markdown(rows, meta)
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "object-store.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-        (args.out / "object-store.md").write_text(table + "\n")
+        write_results(args.out, "object-store", {"meta": meta, "rows": rows}, table)
     print(table)
 
 

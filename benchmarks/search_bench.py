@@ -32,7 +32,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -43,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import numpy as np
 import optuna
 import unimixer_plan.ray_env  # noqa: F401  (Ray's environment before ray is imported)
+from bench_io import run_meta, write_results
 from ray import tune
 from search_grid import GRID_FILE
 from search_space import FIDELITY, VAL_ROWS, WIDTHS, bench_spaces, knob_choices
@@ -389,26 +389,22 @@ def main() -> None:
                     file=sys.stderr,
                     flush=True,
                 )
-    meta = {
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}",
-        "grid_recorded": recording["meta"],
-        "grid_points": len(points),
-        "grid_feasible": len(feasible),
-        "grid_front": [
+    meta = run_meta(
+        grid_recorded=recording["meta"],
+        grid_points=len(points),
+        grid_feasible=len(feasible),
+        grid_front=[
             {"model": p["model"], "flops": p["flops"], "val_logloss": p["val_logloss"], "hv_lost_without": lost}
             for p, lost in zip(front, hv_lost_without(front, objectives, feasible, reference, grid_hv), strict=True)
         ],
-        "budget": budget,
-        "reference": reference,
-        "seeds": args.seeds,
-        "search_overhead_s": {m: round(w / args.seeds, 1) for m, w in wall.items()},
-    }
+        budget=budget,
+        reference=reference,
+        seeds=args.seeds,
+        search_overhead_s={m: round(w / args.seeds, 1) for m, w in wall.items()},
+    )
     table = summarise(runs, len(feasible))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "search.json").write_text(json.dumps({"meta": meta, "table": table, "runs": runs}) + "\n")
     text = markdown(table, meta)
-    (args.out / "search.md").write_text(text + "\n")
+    write_results(args.out, "search", {"meta": meta, "table": table, "runs": runs}, text)
     print(text)
 
 

@@ -16,9 +16,6 @@ and a Markdown table.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -26,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from bench_io import run_meta, write_results
 
 sys.path.insert(0, str(Path(__file__).parent))
 from families_bench import matched
@@ -146,17 +144,13 @@ def main() -> None:
     torch.manual_seed(0)
     rows = [step_gflops(f, b, args.steps) for b in BUDGETS for f in list_searchable()]
     ablated = ablation(ABLATION_BUDGET, args.steps)
-    meta = {
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}",
-        "threads": args.threads,
-        "square_matmul_gflops": round(matmul_gflops(1024, 1024, 1024, 10), 2),
-        "ablation": {"budget": ABLATION_BUDGET, "gflops_per_s": ablated},
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "throughput.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
+    meta = run_meta(
+        threads=args.threads,
+        square_matmul_gflops=round(matmul_gflops(1024, 1024, 1024, 10), 2),
+        ablation={"budget": ABLATION_BUDGET, "gflops_per_s": ablated},
+    )
     text = markdown(rows, meta)
-    (args.out / "throughput.md").write_text(text + "\n")
+    write_results(args.out, "throughput", {"meta": meta, "rows": rows}, text)
     print(text)
 
 
