@@ -129,3 +129,13 @@ def test_a_result_from_memory_is_no_peer_at_the_milestones():
     fresh = {"epoch": 2, "val_logloss": 0.50, "flops": 1e4}
     assert scheduler.on_trial_result(None, SimpleNamespace(trial_id="b"), fresh) == TrialScheduler.CONTINUE
     assert len(scheduler.rungs.recorded[2]) == 1
+
+
+def test_halving_judges_the_epoch_early_stopping_restores_not_a_gain_below_min_delta():
+    first = Checkpoint(1, 100, 0.5000, 0.70, 1e-3)
+    tiny_gain = Checkpoint(2, 200, 0.4999, 0.71, 1e-3)
+    real_gain = Checkpoint(3, 300, 0.4900, 0.72, 1e-3)
+    assert best_checkpoint(None, first, 1e-3) is first
+    assert best_checkpoint(first, tiny_gain, 1e-3) is first  # the trainer would not restore epoch 2 either
+    assert best_checkpoint(first, real_gain, 1e-3) is real_gain
+    assert best_checkpoint(real_gain, first, 0.0) is real_gain  # a worse epoch never replaces the best
