@@ -37,6 +37,7 @@ from unimixer_plan.scaling.ladder import (
     ladder_rungs,
 )
 from unimixer_plan.search.rungs import Rung, SearchRunner
+from unimixer_plan.search.warm_start import warm_start_points
 from unimixer_plan.search_spaces import FamilySpace, load_spaces, smallest_config
 from unimixer_plan.training.baselines import train_baselines
 
@@ -143,6 +144,8 @@ def run_plan(
                     continue
                 left = None if deadline is None else max(1.0, (deadline - time.monotonic()) / (len(pending) - position))
                 rung = replace(rung, trials=missing, time_budget_s=left)
+                if ladder:  # from the rows of the rungs below, searched just before
+                    rung = replace(rung, warm_start=warm_start_points(folder.load_trials(), rung.index, spaces))
                 if search.run_rung(plan, folder, data, spaces, rung, attempt, record) < missing and left is None:
                     interrupted = True  # Ctrl-C: Tune stopped this rung; stop the plan
                     break
@@ -225,7 +228,7 @@ def direct_max_flops(plan: PlanConfig) -> float:
 
 
 def study_of(record: TrialRecord, rungs: list[Rung]) -> str:
-    """The study a search trial belongs to (a rung, or a rung and family on a ladder)."""
+    """The study a search trial belongs to (its rung's)."""
     for rung in rungs:
         if rung.index == record.rung and (not rung.families or record.family in rung.families):
             return rung.study_name
@@ -248,13 +251,20 @@ def plan_rungs(plan: PlanConfig, spaces: dict[str, FamilySpace], schema: dict[st
             f"({bottom:.3g} FLOPs/sample) and what a proxy may cost to train (from --fidelity {plan.fidelity}, data "
             "doubling per rung, or --proxy-max-flops); raise --proxy-max-flops or lower --fidelity"
         )
-    # One study per (rung, family): every family gets points on every rung for its own law, and
-    # proxies aim at the top of their rung so that the compute axis of the law is clean.
-    per_study = max(2, plan.trials // (len(ladder) * len(spaces)))
+    # One study per rung over every family: TPE models the family with its knobs, and each rung
+    # starts from every family's best shape of the rung below (``search.warm_start``), so each family
+    # has a point per rung for its own law. Proxies aim at the top of their rung so that the compute
+    # axis of the law is clean. --trials is the total; the cheaper rungs take the remainder.
+    needed = len(ladder) * len(spaces)
+    if plan.trials < needed:
+        raise PlanError(
+            f"--trials {plan.trials}: a ladder of {len(ladder)} rungs over {len(spaces)} families needs at least "
+            f"{needed} (each rung first tries every family's best shape from the rung below)"
+        )
+    per_rung, extra = divmod(plan.trials, len(ladder))
     return [
-        Rung(k + 1, b, b, f"rung-{k + 1}-{family}", per_study, False, (family,), LADDER_MIN_COST_LEVEL, samples=n)
+        Rung(k + 1, b, b, f"rung-{k + 1}", per_rung + (k < extra), False, (), LADDER_MIN_COST_LEVEL, samples=n)
         for k, (b, n) in enumerate(ladder)
-        for family in sorted(spaces)
     ]
 
 

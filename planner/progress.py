@@ -63,10 +63,11 @@ def run_with_progress(plan_config: PlanConfig, resume: bool) -> PlanOutcome:
         if len(rungs) > 1:
             budgets = sorted({r.flops for r in rungs})
             listed = ", ".join(f"{b:.3g}" for b in budgets)
-            families = ", ".join(sorted({f for r in rungs for f in r.families}))
+            searched = [r.trials for r in sorted(rungs, key=lambda r: r.index)]
             typer.echo(
-                f"proxy ladder: {len(budgets)} rungs at {listed} FLOPs/sample, "
-                f"{rungs[0].trials} trials per family per rung ({families})",
+                f"proxy ladder: {len(budgets)} rungs at {listed} FLOPs/sample; {sum(searched)} search trials "
+                f"({', '.join(map(str, searched))} per rung, each rung one study over every family), then "
+                f"{total - sum(searched)} measurements (data points and seed replicates of each rung's best shapes)",
                 err=True,
             )
         typer.echo(f"run folder: {plan_config.out} ({done} of {total} trials already done)", err=True)

@@ -29,9 +29,9 @@ def test_each_rung_is_judged_once_and_below_the_first_rung_nothing_happens():
     assert rungs.recorded == {}
     assert rungs.decide("a", 120, (0.4, 1.0))
     assert rungs.decide("a", 150, (0.9, 9.0))  # same rung again: not re-judged
-    assert len(rungs.recorded[100]) == 1
+    assert len(rungs.recorded["", 100]) == 1
     assert rungs.decide("b", 310, (0.3, 0.5))  # jumps past both rungs: judged at each
-    assert len(rungs.recorded[100]) == 2 and len(rungs.recorded[300]) == 1
+    assert len(rungs.recorded["", 100]) == 2 and len(rungs.recorded["", 300]) == 1
 
 
 def test_nan_objectives_stop_the_trial():
@@ -67,7 +67,7 @@ def test_a_trial_is_judged_again_at_each_later_rung():
     rungs = DominationRungs(milestones=(100, 300), eta=3)
     assert rungs.decide("a", 120, (0.4, 1.0))
     assert rungs.decide("a", 310, (0.35, 1.0))
-    assert rungs.recorded[300] == [(0.35, 1.0)]
+    assert rungs.recorded["", 300] == [(0.35, 1.0)]
 
 
 GRID = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "search_grid.json"
@@ -128,7 +128,7 @@ def test_a_result_from_memory_is_no_peer_at_the_milestones():
     assert scheduler.rungs.recorded == {}
     fresh = {"epoch": 2, "val_logloss": 0.50, "flops": 1e4}
     assert scheduler.on_trial_result(None, SimpleNamespace(trial_id="b"), fresh) == TrialScheduler.CONTINUE
-    assert len(scheduler.rungs.recorded[2]) == 1
+    assert len(scheduler.rungs.recorded["", 2]) == 1
 
 
 def test_halving_judges_the_epoch_early_stopping_restores_not_a_gain_below_min_delta():
@@ -139,3 +139,18 @@ def test_halving_judges_the_epoch_early_stopping_restores_not_a_gain_below_min_d
     assert best_checkpoint(first, tiny_gain, 1e-3) is first  # the trainer would not restore epoch 2 either
     assert best_checkpoint(first, real_gain, 1e-3) is real_gain
     assert best_checkpoint(real_gain, first, 0.0) is real_gain  # a worse epoch never replaces the best
+
+
+def test_on_a_ladder_rung_a_trial_is_stopped_only_by_its_own_family():
+    def trial(trial_id: str, family: str) -> SimpleNamespace:
+        return SimpleNamespace(trial_id=trial_id, config={"model": {"family": family}})
+
+    def result(logloss: float, flops: float) -> dict:
+        return {"epoch": 2, "val_logloss": logloss, "flops": flops}
+
+    for grouped, expected in ((True, TrialScheduler.CONTINUE), (False, TrialScheduler.STOP)):
+        scheduler = ParetoASHA("epoch", ("val_logloss", "flops"), milestones=(2,), group_by_family=grouped)
+        assert scheduler.on_trial_result(None, trial("a", "wukong"), result(0.50, 1e4)) == TrialScheduler.CONTINUE
+        assert scheduler.on_trial_result(None, trial("b", "wukong"), result(0.51, 2e4)) == TrialScheduler.STOP
+        # rankmixer's first trial, dominated by both wukong trials: its family's only point on the rung
+        assert scheduler.on_trial_result(None, trial("c", "rankmixer"), result(0.60, 3e4)) == expected

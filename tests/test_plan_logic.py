@@ -207,8 +207,17 @@ def planted_law(family: str, flops: float, samples: float) -> float:
     return floor + 0.25 * (flops / 1e4) ** -0.3 + 0.3 * (samples / 1e3) ** -0.3
 
 
+# A ladder rung is one study over both families; the scripts alternate them (trial k of a rung is the
+# family's (k // 2)-th), each family first at the top of the rung, then at 0.4 of it.
+LADDER_FAMILIES = ("unimixing_lite", "wukong")
+
+
+def ladder_step(k: int) -> tuple[str, float]:
+    return LADDER_FAMILIES[k % 2], 1.0 if (k // 2) % 2 == 0 else 0.4
+
+
 def ladder_loss(family: str, rung, k: int):
-    noise = 0.002 * math.sin(7.0 * rung.index + 3.0 * k + (1.0 if family == "wukong" else 0.0))
+    noise = 0.002 * math.sin(7.0 * rung.index + 3.0 * (k // 2) + (1.0 if family == "wukong" else 0.0))
     return lambda flops: planted_law(family, flops, rung.samples) + noise
 
 
@@ -219,9 +228,8 @@ def ladder_measure(trial, source_loss: float) -> float:
 
 
 def ladder_script(rung, k):
-    family = rung.families[0]
+    family, level = ladder_step(k)
     knobs = LITE if family == "unimixing_lite" else WUKONG
-    level = 1.0 if k % 2 == 0 else 0.4
     return Scripted(family, knobs, level, ladder_loss(family, rung, k))
 
 
@@ -238,7 +246,16 @@ def test_ladder_chooses_the_family_most_likely_lowest_at_the_target(tmp_path, no
     assert sorted({r.flops for r in searched}) == pytest.approx([2.4e7 / 4**k for k in (5, 4, 3, 2)])
     # data doubles per rung from --fidelity (1000 rows at rung 1)
     assert sorted({(r.index, r.samples) for r in searched}) == [(1, 1000), (2, 2000), (3, 4000), (4, 8000)]
-    assert {r.families for r in searched} == {("unimixing_lite",), ("wukong",)}
+    assert {r.families for r in searched} == {()}  # one study per rung, over both families
+    assert [r.study_name for r in searched] == ["rung-1", "rung-2", "rung-3", "rung-4"]
+    # each rung first tries every family's best shape of the rung below, at the top of its budget
+    for rung in searched[1:]:
+        assert [p["family"] for p in rung.warm_start] == ["unimixing_lite", "wukong"]
+        for point in rung.warm_start:
+            below = [r for r in outcome.trials if r.is_search and r.rung == rung.index - 1]
+            best = min((r for r in below if r.family == point["family"]), key=lambda r: r.val_logloss)
+            knobs = {k.split("/")[1]: v for k, v in point.items() if "/" in k}
+            assert knobs == {k: best.knobs[k] for k in knobs} and point["cost_level"] == 1.0
     (measured,) = [r for r in search.rungs_run if r.fixed]  # after every search: the measurements
     assert search.rungs_run[-1] is measured
     roles = sorted((t.role, t.rung) for t in measured.fixed)
@@ -468,14 +485,16 @@ def test_plan_rungs_direct_and_ladder():
     ladder = rungs(config(Budget(flops=2.4e7), trials=25))
     budgets = [2.4e7 / 4**k for k in (5, 4, 3, 2)]
     assert ladder == [
-        Rung(k + 1, b, b, f"rung-{k + 1}-{family}", 3, False, (family,), LADDER_MIN_COST_LEVEL, samples=1000 * 2**k)
-        for k, b in enumerate(budgets)
-        for family in ("unimixing_lite", "wukong")
-    ]  # 25 trials // (4 rungs x 2 families) = 3 per study; data doubles per rung
+        Rung(k + 1, b, b, f"rung-{k + 1}", n, False, (), LADDER_MIN_COST_LEVEL, samples=1000 * 2**k)
+        for k, (b, n) in enumerate(zip(budgets, (7, 6, 6, 6), strict=True))
+    ]  # one study per rung over both families; --trials is the total, the cheapest rung takes the remainder
+    assert sum(r.trials for r in ladder) == 25
+    with pytest.raises(PlanError, match=r"^--trials 7: a ladder of 4 rungs over 2 families needs at least 8 "):
+        rungs(config(Budget(flops=2.4e7), trials=7))
     capped = rungs(config(Budget(flops=2.4e7), trials=25), available=3000)
-    assert [r.samples for r in capped[::2]] == [1000, 2000, 3000, 3000]
+    assert [r.samples for r in capped] == [1000, 2000, 3000, 3000]
     bottom = 2 * analytic_cost(smallest_config(spaces, schema)).flops  # the ladder's lowest rung
-    assert len(rungs(config(Budget(flops=66 * bottom), top=16.5 * bottom))) == 3 * 2
+    assert len(rungs(config(Budget(flops=66 * bottom), top=16.5 * bottom))) == 3
     with pytest.raises(PlanError, match=r"^--flops .*: no proxy ladder of 3 rungs fits"):
         rungs(config(Budget(flops=17.6 * bottom), top=4.4 * bottom))
 
@@ -577,8 +596,7 @@ def evidence_search(
     ``wukong_floor``. Measurements: on each family's law, wukong's with its rung's noise."""
 
     def script(rung, k):
-        family = rung.families[0]
-        level = 1.0 if k % 2 == 0 else 0.4
+        family, level = ladder_step(k)
         if family == "unimixing_lite":
             return Scripted(family, LITE, level, lambda flops: evidence_law(family, flops, rung.samples, 0.0))
         if rung.index < wukong_first_rung:

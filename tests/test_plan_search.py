@@ -77,3 +77,15 @@ def test_repeats_are_asked_again_at_most_once_per_trial_past_the_first_draws():
     # 20 for the first repeat, then about one per trial (uncapped: 20 per trial, 100)
     assert MAX_DUPLICATE_DRAWS <= search.duplicates <= MAX_DUPLICATE_DRAWS + 6
     assert len(search._ot_study.trials) <= 2 * 6 + MAX_DUPLICATE_DRAWS
+
+
+def test_no_proposal_while_the_live_cluster_is_full_and_more_when_it_grows():
+    capacity = {"now": 1}
+    search = _search()
+    search.capacity = lambda: capacity["now"]
+    first = search.suggest("a")
+    assert first is not None and search.suggest("b") is None  # one slot, taken: Tune asks again later
+    capacity["now"] = 3  # a node joined
+    assert search.suggest("b") is not None and search.suggest("c") is not None and search.suggest("d") is None
+    search.on_trial_complete("a", _final(first, logloss=0.5))
+    assert search.suggest("d") is not None

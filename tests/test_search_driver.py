@@ -301,3 +301,13 @@ def test_a_raised_trial_is_recorded_with_its_exception_not_a_generic_line(tmp_pa
     from_storage = raised_error_text(SimpleNamespace(error_file=None, get_error=lambda: "x\nValueError: bad\n"))
     assert from_storage == "ValueError: bad"
     assert TrialRecord.from_ray_result(0, {"rung": 0}, None, errored=True, raised=None).error == ERRORED_TEXT
+
+
+def test_a_ladder_rung_models_after_its_warm_start_and_a_direct_search_keeps_optuna_s_random_start():
+    from unimixer_plan.search.driver import DIRECT_STARTUP_TRIALS, startup_trials
+    from unimixer_plan.search.rungs import Rung
+
+    ladder_rung = Rung(2, 1e5, 1e5, "rung-2", 6, False)
+    direct = Rung(0, 1e5, 1e5, "plan", 24, False)
+    assert startup_trials(ladder_rung, 3) == 3  # its first 3 trials are the families' carried-over shapes
+    assert startup_trials(direct, 3) == DIRECT_STARTUP_TRIALS == 10

@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import ray
 from optuna.trial import TrialState
 from ray import tune
 from unimixer_plan.data import CTRData
 from unimixer_plan.plan_config import PlanConfig
 from unimixer_plan.run.folder import RunFolder
 from unimixer_plan.run.trial_record import TrialRecord, TrialRole, utc_timestamp
+from unimixer_plan.search.concurrency import LiveCapacity
 from unimixer_plan.search.optuna_search import OBJECTIVES, PlanSearch
 from unimixer_plan.search.pareto_asha import ParetoASHA
 from unimixer_plan.search.ray_session import ray_session
@@ -39,6 +39,7 @@ from unimixer_plan.search_spaces import CostAwareSpace, FamilySpace, Limits
 # Training's own failures (a non-finite loss, an error while running) are results with status failed,
 # not exceptions, so what is retried is a crash or an exception that escaped training (once).
 TRIAL_RETRIES = 1
+DIRECT_STARTUP_TRIALS = 10  # Optuna's default random start
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception)\b")  # "ModuleNotFoundError: No module ..."
 
 
@@ -112,19 +113,18 @@ def run_search(
 ) -> int:
     """Search one rung inside an open ``ray_session``; returns how many trials it recorded
     (fewer than asked, without a time budget, means Ctrl-C stopped it)."""
-    cpus = ray.cluster_resources().get("CPU", 1)
     constants = {"rung": rung.index}
     if rung.fixed:  # measurements: exactly these trials, each trained to the end (nothing to search or stop)
         constants |= {"measure_latency": False, "feasible": True}
         param_space = constants | {"trial": tune.grid_search([asdict(t) for t in rung.fixed])}
         tune_config = tune.TuneConfig(
             num_samples=1,
-            max_concurrent_trials=max(1, int(cpus // plan.cpus_per_trial)),
+            max_concurrent_trials=None,  # nothing is proposed: Ray starts each as resources free up
             reuse_actors=True,
             time_budget_s=rung.time_budget_s,
         )
     else:
-        param_space, tune_config = _search_config(plan, folder, data, spaces, rung, attempt, constants, cpus)
+        param_space, tune_config = _search_config(plan, folder, data, spaces, rung, attempt, constants)
     recorder = TrialRecorder(folder, on_row)
     run_config = tune.RunConfig(
         name=f"{rung.study_name}-{attempt}",
@@ -150,7 +150,6 @@ def _search_config(
     rung: Rung,
     attempt: int,
     constants: dict[str, Any],
-    cpus: float,
 ) -> tuple[dict[str, Any], tune.TuneConfig]:
     """A searched rung: the cost-aware space through OptunaSearch, multi-objective successive halving."""
     mark_interrupted_trials_failed(folder.optuna_url, rung.study_name)
@@ -158,16 +157,31 @@ def _search_config(
     searched = {f: spaces[f] for f in rung.families} if rung.families else spaces
     space = CostAwareSpace(searched, limits, rung.ceiling_flops, data.schema, min_cost_level=rung.min_cost_level)
     latency_budget = plan.budget.latency_ms if rung.measure_latency else None
+    ladder = rung.index > 0
+    sampler = optuna.samplers.TPESampler(
+        seed=plan.seed + 1000 * attempt + rung.index,
+        n_startup_trials=startup_trials(rung, len(searched)),
+        constant_liar=True,  # trials running at once: each proposal avoids the others' pending points
+    )
     search = PlanSearch(
         space=space,
         metric=OBJECTIVES,
         mode=["min", "min"],
-        sampler=optuna.samplers.TPESampler(seed=plan.seed + 1000 * attempt + rung.index),
+        sampler=sampler,
         storage=optuna.storages.RDBStorage(folder.optuna_url),
         study_name=rung.study_name,
+        points_to_evaluate=[dict(point) for point in rung.warm_start] or None,
         latency_budget=latency_budget,
+        capacity=LiveCapacity(plan.cpus_per_trial, plan.gpus_per_trial),
     )
-    scheduler = ParetoASHA(time_attr="epoch", objectives=("val_logloss", "flops"), milestones=plan.halving_epochs)
+    scheduler = ParetoASHA(
+        time_attr="epoch",
+        objectives=("val_logloss", "flops"),
+        milestones=plan.halving_epochs,
+        # On a ladder every family needs its own best trial per rung for its law: only a family's own
+        # trials may stop it. A direct search only needs the front, across families.
+        group_by_family=ladder,
+    )
     samples = rung.samples if rung.samples is not None else plan.fidelity
     param_space = constants | {
         "measure_latency": latency_budget is not None,
@@ -179,11 +193,20 @@ def _search_config(
         search_alg=search,
         scheduler=scheduler,
         num_samples=rung.trials,
-        max_concurrent_trials=max(1, int(cpus // plan.cpus_per_trial)),
+        # PlanSearch holds the real limit, the live cluster's (LiveCapacity); this bound only lifts Tune's
+        # own default for a searcher, one trial pending at a time, which starts trials one by one.
+        max_concurrent_trials=rung.trials,
         reuse_actors=True,
         time_budget_s=rung.time_budget_s,
     )
     return param_space, tune_config
+
+
+def startup_trials(rung: Rung, families: int) -> int:
+    """Trials before TPE models the study. A ladder rung's first trials are the families' carried-over
+    shapes (``search.warm_start``), not random draws: TPE models from there on. A direct search keeps
+    Optuna's random start."""
+    return families if rung.index > 0 else DIRECT_STARTUP_TRIALS
 
 
 def check_plan_ray_address(plan: PlanConfig) -> None:

@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 from optuna.trial import TrialState
@@ -30,13 +31,31 @@ class PlanSearch(OptunaSearch):
     one architecture), within ``repeat_allowance``.
     """
 
-    def __init__(self, *args: Any, latency_budget: float | None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        latency_budget: float | None,
+        capacity: Callable[[], int] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.latency_budget = latency_budget
+        self.capacity = capacity  # trials that may run at once now (None: as many as Tune starts)
+        self.running: set[str] = set()
         self.trained: dict[str, dict[str, Any]] = {}  # model config (JSON) -> its final result
         self.duplicates = 0
 
     def suggest(self, trial_id: str) -> dict | None:
+        """A new trial's config, or None while the cluster is full (Tune asks again later): a proposal
+        waiting for resources would be made without the results that finish meanwhile."""
+        if self.capacity is not None and len(self.running) >= self.capacity():
+            return None
+        config = self._propose(trial_id)
+        if config is not None:
+            self.running.add(trial_id)
+        return config
+
+    def _propose(self, trial_id: str) -> dict | None:
         for _ in range(MAX_DUPLICATE_DRAWS):
             config = super().suggest(trial_id)
             known = self.trained.get(model_key(config)) if config else None
@@ -56,6 +75,7 @@ class PlanSearch(OptunaSearch):
         return MAX_DUPLICATE_DRAWS + len(self._ot_trials)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        self.running.discard(trial_id)
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
         result = result or {}

@@ -64,6 +64,9 @@ class Rung:
     time_budget_s: float | None = None
     samples: int | None = None  # None: the plan's fidelity
     fixed: tuple[FixedTrial, ...] = ()
+    # Optuna parameters tried before the sampler's own (``unimixer_plan.search.warm_start``): on a ladder
+    # rung, every family's best shape from the rung below.
+    warm_start: tuple[dict[str, Any], ...] = ()
 
 
 # run_rung(plan, folder, data, spaces, rung, attempt, on_row) -> trials recorded in folder's trials.csv;
