@@ -36,7 +36,7 @@ from unimixer_plan.scaling.ladder import (
     TYPICAL_EPOCHS,
     ladder_rungs,
 )
-from unimixer_plan.search.rungs import Rung, SearchRunner
+from unimixer_plan.search.rungs import Rung, SearchRunner, trial_rows
 from unimixer_plan.search.warm_start import warm_start_points
 from unimixer_plan.search_spaces import FamilySpace, load_spaces, smallest_config
 from unimixer_plan.training.baselines import train_baselines
@@ -146,6 +146,7 @@ def run_plan(
                 rung = replace(rung, trials=missing, time_budget_s=left)
                 if ladder:  # from the rows of the rungs below, searched just before
                     rung = replace(rung, warm_start=warm_start_points(folder.load_trials(), rung.index, spaces))
+                folder.record_trial_rows(rung.study_name, data.trial_rows_record(trial_rows(rung, plan.fidelity)))
                 if search.run_rung(plan, folder, data, spaces, rung, attempt, record) < missing and left is None:
                     interrupted = True  # Ctrl-C: Tune stopped this rung; stop the plan
                     break
@@ -154,6 +155,7 @@ def run_plan(
                 left = None if deadline is None else max(1.0, deadline - time.monotonic())
                 if todo:
                     rung = replace(measurement_rung(top + 1, todo), time_budget_s=left)
+                    folder.record_trial_rows(rung.study_name, data.trial_rows_record(trial_rows(rung, plan.fidelity)))
                     recorded = search.run_rung(plan, folder, data, spaces, rung, attempt, record)
                     interrupted = recorded < len(todo) and left is None
     if interrupted and ladder:

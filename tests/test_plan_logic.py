@@ -31,6 +31,7 @@ from unimixer_plan.cli import app
 from unimixer_plan.criteo import CRITEO_KAGGLE_TRAIN_ROWS
 from unimixer_plan.data import DataSpec
 from unimixer_plan.errors import PlanError
+from unimixer_plan.measurements import MEASUREMENT_STUDY
 from unimixer_plan.mixers import ModelConfig, analytic_cost, load_config
 from unimixer_plan.plan import run_plan
 from unimixer_plan.plan_config import Budget, PlanConfig
@@ -524,6 +525,12 @@ def test_ladder_run_folder_records(tmp_path, no_report_no_certify):
     ]
     assert scaling["target"] == plan.to_dict()["budget"] | {"train_samples": CRITEO_KAGGLE_TRAIN_ROWS}
     assert scaling["model"] == ladder_outcome.LAW and "N = distinct training samples" in scaling["model"]
+    # each study's trials receive a prefix of the training rows, recorded once with its digest
+    trial_rows = json.loads((out / "trial_rows.json").read_text())
+    assert {k: v["train_rows"] for k, v in trial_rows.items()} == {
+        "rung-1": [0, 1000], "rung-2": [0, 2000], "rung-3": [0, 4000], "rung-4": [0, 8000],
+        MEASUREMENT_STUDY: [0, 4000],  # the largest: rung 3's seed repeats (rung 4 has only a quarter-data point)
+    }  # fmt: skip
     assert scaling["choice_rule"] == ladder_outcome.CHOICE_RULE and "probability" in scaling["choice_rule"]
     summary = outcome.summary
     assert outcome.folder == RunFolder(out) and len(outcome.trials) == 16 + 14

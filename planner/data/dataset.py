@@ -8,8 +8,9 @@ one generator stream.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -120,6 +121,17 @@ class EncodedSplit:
     def positive_rate(self) -> float:
         return float(self.labels.mean()) if len(self) else float("nan")
 
+    def head(self, rows: int) -> EncodedSplit:
+        """The first ``rows`` rows, as views (a view pickles only its own rows)."""
+        return EncodedSplit(self.dense[:rows], self.sparse[:rows], self.labels[:rows])
+
+    def fingerprint(self) -> str:
+        """A digest of the rows' contents: the same rows give the same digest on any machine."""
+        digest = hashlib.sha256()
+        for tensor in (self.dense, self.sparse, self.labels):
+            digest.update(np.ascontiguousarray(tensor.numpy()).tobytes())
+        return digest.hexdigest()[:16]
+
 
 @dataclass(frozen=True)
 class CTRData:
@@ -138,6 +150,21 @@ class CTRData:
     def schema(self) -> dict[str, object]:
         """The ModelConfig fields this data fixes."""
         return {"num_dense": self.num_dense, "cardinalities": self.cardinalities}
+
+    def for_trials(self, train_rows: int) -> CTRData:
+        """What a search's trials receive: the first ``train_rows`` training rows (a trial trains on a
+        prefix of at most that many) and the validation split; never the test split."""
+        return replace(self, train=self.train.head(train_rows), test=self.test.head(0))
+
+    def trial_rows_record(self, train_rows: int) -> dict[str, object]:
+        """The rows ``for_trials`` sends, as the run folder records them."""
+        train, val = self.train.head(train_rows), self.val
+        return {
+            "train_rows": [0, len(train)],
+            "train_fingerprint": train.fingerprint(),
+            "val_rows": len(val),
+            "val_fingerprint": val.fingerprint(),
+        }
 
 
 def _split_from_arrays(dense: np.ndarray, sparse: np.ndarray, labels: np.ndarray) -> EncodedSplit:

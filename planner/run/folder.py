@@ -10,6 +10,8 @@ baselines.json  lr and fm trained by the same trainer on the same rows (the floo
 final_check.json  the chosen configuration and the runner-up re-trained with fresh seeds and scored on
               the test split (also in summary.json's "test"); kept so that a resumed plan reuses it
 optuna.db     the Optuna study (SQLite), for --resume
+trial_rows.json  per study, the rows its trials received (a prefix of the training split, the validation
+              split) and their digests; a resume on other rows is refused
 cache/        each architecture trained to the end, by its key: a resumed run reuses it (written by the
               driver from the trial's report; trials on other nodes never touch this folder)
 ray-temp-dir  while the plan's own local Ray runs: its session folder (a killed plan's is removed on --resume)
@@ -106,6 +108,28 @@ class RunFolder:
             if isinstance(result, dict):
                 results[file.stem] = result
         return results
+
+    @property
+    def trial_rows_file(self) -> Path:
+        return self.path / "trial_rows.json"
+
+    def record_trial_rows(self, study: str, record: dict) -> None:
+        """Keep which rows ``study``'s trials receive (``CTRData.trial_rows_record``). The same number of
+        rows with other contents means the data changed under a resumed plan: refused."""
+        try:
+            recorded = json.loads(self.trial_rows_file.read_text())
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            recorded = {}
+        before = recorded.get(study) if isinstance(recorded, dict) else None
+        if isinstance(before, dict) and before.get("train_rows") == record["train_rows"] and before != record:
+            raise PlanError(
+                f"--resume {self.path}: the rows of study {study!r} differ from those recorded in "
+                f"{self.trial_rows_file.name} (the data changed since the plan started); start a new plan"
+            )
+        recorded = (recorded if isinstance(recorded, dict) else {}) | {study: record}
+        partial = self.path / f".{self.trial_rows_file.name}.partial"
+        partial.write_text(json.dumps(recorded, indent=2) + "\n")
+        partial.replace(self.trial_rows_file)
 
     def save_cached_result(self, key: str, result: dict) -> None:
         self.cache_dir.mkdir(exist_ok=True)

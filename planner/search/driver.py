@@ -31,7 +31,7 @@ from unimixer_plan.search.optuna_search import OBJECTIVES, PlanSearch
 from unimixer_plan.search.pareto_asha import ParetoASHA
 from unimixer_plan.search.ray_session import ray_session
 from unimixer_plan.search.result_cache import result_cache
-from unimixer_plan.search.rungs import Rung, SearchRunner, check_ray_address
+from unimixer_plan.search.rungs import Rung, SearchRunner, check_ray_address, trial_rows
 from unimixer_plan.search.trainable import CACHED_FIELDS, run_trial, trial_config
 from unimixer_plan.search_spaces import CostAwareSpace, FamilySpace, Limits
 
@@ -134,8 +134,9 @@ def run_search(
         failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES),
     )
     with result_cache(folder.cached_results()) as results:
+        trial_data = data.for_trials(trial_rows(rung, plan.fidelity))  # only the rows its trials read
         trainable = tune.with_resources(
-            tune.with_parameters(run_trial, data=data, plan=plan.to_dict(), results=results),
+            tune.with_parameters(run_trial, data=trial_data, plan=plan.to_dict(), results=results),
             {"cpu": plan.cpus_per_trial, "gpu": plan.gpus_per_trial},
         )
         tune.Tuner(trainable, param_space=param_space, tune_config=tune_config, run_config=run_config).fit()

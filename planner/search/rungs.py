@@ -69,6 +69,14 @@ class Rung:
     warm_start: tuple[dict[str, Any], ...] = ()
 
 
+def trial_rows(rung: Rung, fidelity: int) -> int:
+    """The training rows a rung's trials need at most (each trains on a prefix of the training split):
+    its own rows, or the largest of its fixed trials'; ``fidelity`` for a rung without its own."""
+    if rung.fixed:
+        return max(t.fidelity for t in rung.fixed)
+    return rung.samples if rung.samples is not None else fidelity
+
+
 # run_rung(plan, folder, data, spaces, rung, attempt, on_row) -> trials recorded in folder's trials.csv;
 # on_row is called with each record as it is appended.
 SearchRung = Callable[
@@ -92,4 +100,12 @@ class SearchRunner:
     run_rung: SearchRung
 
 
-__all__ = ["FixedTrial", "Rung", "SearchRung", "SearchRunner", "check_ray_address", "ray_address_endpoint"]
+__all__ = [
+    "FixedTrial",
+    "Rung",
+    "SearchRung",
+    "SearchRunner",
+    "check_ray_address",
+    "ray_address_endpoint",
+    "trial_rows",
+]
