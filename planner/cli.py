@@ -38,6 +38,8 @@ from unimixer_plan.search.ray_address import check_ray_address
 from unimixer_plan.stdout_guard import stdout_to_stderr
 from unimixer_plan.summary_text import print_summary
 
+DEFAULT_TRIALS = 45  # PlanConfig's own default (plan_config imports torch: the CLI imports it when it runs)
+
 # torch, the data layer and the model zoo load inside the commands that need them, so that bad
 # input (a wrong --ray-address above all) is answered in a second, not after seconds of imports.
 
@@ -102,7 +104,13 @@ def plan(
     space: Annotated[
         Path | None, typer.Option(help="Your own search space (format of search_spaces/default.yaml).")
     ] = None,
-    trials: Annotated[int, typer.Option(help="Trials to run.")] = 24,
+    trials: Annotated[
+        int,
+        typer.Option(
+            help="Trials to run in all: a ladder splits what its measurements (data points and seed replicates "
+            "of each rung's best shapes) leave over its rungs, at least one per family and rung."
+        ),
+    ] = DEFAULT_TRIALS,
     fidelity: Annotated[
         str,
         typer.Option(

@@ -37,7 +37,7 @@ from unimixer_plan.scaling.ladder import (
     ladder_rungs,
 )
 from unimixer_plan.search.rungs import Rung, SearchRunner, trial_rows
-from unimixer_plan.search.warm_start import warm_start_points
+from unimixer_plan.search.warm_start import recorded_proposals, warm_start_points
 from unimixer_plan.search_spaces import FamilySpace, load_spaces, smallest_config
 from unimixer_plan.training.baselines import train_baselines
 
@@ -144,8 +144,11 @@ def run_plan(
                     continue
                 left = None if deadline is None else max(1.0, (deadline - time.monotonic()) / (len(pending) - position))
                 rung = replace(rung, trials=missing, time_budget_s=left)
-                if ladder:  # from the rows of the rungs below, searched just before
-                    rung = replace(rung, warm_start=warm_start_points(folder.load_trials(), rung.index, spaces))
+                if ladder:  # from the rungs below, searched just before
+                    below = {r.index: r.study_name for r in rungs if r.index < rung.index}
+                    proposed = recorded_proposals(folder.optuna_url, below) if folder.optuna_file.exists() else {}
+                    points = warm_start_points(folder.load_trials(), rung.index, spaces, proposed)
+                    rung = replace(rung, warm_start=points)
                 folder.record_trial_rows(rung.study_name, data.trial_rows_record(trial_rows(rung, plan.fidelity)))
                 if search.run_rung(plan, folder, data, spaces, rung, attempt, record) < missing and left is None:
                     interrupted = True  # Ctrl-C: Tune stopped this rung; stop the plan
@@ -200,12 +203,14 @@ def run_plan(
 
 
 def planned_measurements(rungs: list[Rung], spaces: dict[str, FamilySpace]) -> int:
+    return measurement_count(len({r.index for r in rungs}), len(spaces))
+
+
+def measurement_count(rungs: int, families: int) -> int:
     """The measurements a full ladder runs: per family, a data point per rung and SEED_REPLICATES seed
-    replicates per rung below the top (``unimixer_plan.measurements``)."""
-    indices = {r.index for r in rungs}
-    if len(indices) < 2:
-        return 0
-    return len(spaces) * (len(indices) + SEED_REPLICATES * (len(indices) - 1))
+    replicates per rung below the top (``unimixer_plan.measurements``); fewer when a family ends a rung
+    without a complete trial."""
+    return families * (rungs + SEED_REPLICATES * (rungs - 1)) if rungs >= 2 else 0
 
 
 def plan_data_and_rungs(plan: PlanConfig, spaces: dict[str, FamilySpace]) -> tuple[CTRData, list[Rung]]:
@@ -256,14 +261,18 @@ def plan_rungs(plan: PlanConfig, spaces: dict[str, FamilySpace], schema: dict[st
     # One study per rung over every family: TPE models the family with its knobs, and each rung
     # starts from every family's best shape of the rung below (``search.warm_start``), so each family
     # has a point per rung for its own law. Proxies aim at the top of their rung so that the compute
-    # axis of the law is clean. --trials is the total; the cheaper rungs take the remainder.
+    # axis of the law is clean. --trials is the total, the measurements of the rungs' best shapes
+    # included; the search trials are split over the rungs, the cheaper ones take the remainder.
+    measurements = measurement_count(len(ladder), len(spaces))
     needed = len(ladder) * len(spaces)
-    if plan.trials < needed:
+    if plan.trials - measurements < needed:
         raise PlanError(
             f"--trials {plan.trials}: a ladder of {len(ladder)} rungs over {len(spaces)} families needs at least "
-            f"{needed} (each rung first tries every family's best shape from the rung below)"
+            f"{needed + measurements}: a search trial per family and rung ({needed}; each rung first tries every "
+            f"family's best shape from the rung below) and {measurements} measurements of the rungs' best shapes; "
+            f"use --trials {needed + measurements} or more, or fewer --families"
         )
-    per_rung, extra = divmod(plan.trials, len(ladder))
+    per_rung, extra = divmod(plan.trials - measurements, len(ladder))
     return [
         Rung(k + 1, b, b, f"rung-{k + 1}", per_rung + (k < extra), False, (), LADDER_MIN_COST_LEVEL, samples=n)
         for k, (b, n) in enumerate(ladder)

@@ -15,6 +15,9 @@ from unimixer_plan.training.trainer import TrainSettings
 # Distinct training samples per candidate of a direct search and of a ladder's first rung (each trains
 # to early stopping on them; a ladder doubles them per rung, unimixer_plan.scaling.design).
 FIDELITY_PRESETS = {"quick": 8_192, "standard": 32_768, "full": 131_072}
+# Trials in all, measurements included: the default 2e9 ladder (4 rungs, 3 families) runs 24 search
+# trials, 6 per rung, and 21 measurements of the rungs' best shapes.
+DEFAULT_TRIALS = 45
 
 
 def parse_fidelity(value: str) -> int:
@@ -80,7 +83,7 @@ class PlanConfig:
     budget: Budget
     data: DataSpec = field(default_factory=DataSpec)
     families: tuple[str, ...] = ()  # empty = every family of the search space
-    trials: int = 24
+    trials: int = DEFAULT_TRIALS
     fidelity: int = FIDELITY_PRESETS["quick"]
     seed: int = 0
     out: str = "runs"

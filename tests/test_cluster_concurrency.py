@@ -1,6 +1,6 @@
 """A ladder plan uses the whole cluster: on a one-node Ray started with 8 logical CPUs (`ray start` on
-loopback, stopped by the PID this test started), each rung's trials run 8 at a time, as trials.csv's
-start and end times show."""
+loopback, stopped by the PID this test started), each rung runs its warm starts (one per family), then
+its other 8 trials at once, as trials.csv's start and end times show."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def test_a_ladder_plan_on_8_logical_cpus_runs_at_least_6_trials_at_once(tmp_path
         out = tmp_path / "run"
         result = subprocess.run(
             [
-                *(EXE, "--flops", "6e6", "--proxy-max-flops", "4e5", "--fidelity", "1000", "--trials", "24"),
+                *(EXE, "--flops", "6e6", "--proxy-max-flops", "4e5", "--fidelity", "1000", "--trials", "40"),
                 *("--families", "unimixing_lite", "--families", "wukong", "--test-seeds", "0"),
                 *("--ray-address", address, "--json", "--out", str(out)),
             ],
@@ -71,11 +71,13 @@ def test_a_ladder_plan_on_8_logical_cpus_runs_at_least_6_trials_at_once(tmp_path
         with (out / "trials.csv").open(newline="") as handle:
             rows = list(csv.DictReader(handle))
         searched = [r for r in rows if r["role"] == "search"]
-        assert len(searched) == 24 == json.loads(result.stdout)["trials"] - (len(rows) - len(searched))
+        assert len(searched) == 30 and len(rows) == 40 == json.loads(result.stdout)["trials"]
         rungs = sorted({r["rung"] for r in searched})
         assert len(rungs) == 3  # one study per rung, both families in it
         peaks = {rung: most_at_once([r for r in searched if r["rung"] == rung]) for rung in rungs}
-        assert max(peaks.values()) >= 6, peaks
+        # The first rung also starts the trial worker processes, which Ray starts two at a time on two
+        # cores (its start-up concurrency follows the physical CPUs); later rungs reuse them.
+        assert max(peaks.values()) >= 6 and peaks[rungs[-1]] >= 6, peaks
         assert most_at_once([r for r in rows if r["role"] != "search"]) >= 6  # the measurements, all at once
     finally:
         if head.poll() is None:  # only what this test started, by PID

@@ -25,11 +25,11 @@ SCHEMA = {"num_dense": 13, "cardinalities": capped_criteo_cardinalities(10_000)}
 # so each trains in seconds.
 SMALL_LADDER = (
     "--flops 2.4e7 --proxy-max-flops 3.75e5 --fidelity 1000 --families unimixing_lite --families wukong "
-    "--trials 8 --seed 3"
+    "--trials 22 --seed 3"
 )
 LATENCY = (
     "--flops 1e8 --proxy-max-flops 4e5 --batch-size 16 --device cpu --fidelity 1000 "
-    "--families unimixing_lite --trials 6 --test-seeds 0"
+    "--families unimixing_lite --trials 11 --test-seeds 0"
 )
 
 

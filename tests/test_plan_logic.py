@@ -79,7 +79,8 @@ def direct_plan(tmp_path: Path, trials: int, **budget) -> PlanConfig:
     )
 
 
-def ladder_plan(tmp_path: Path, trials: int = 16, budget: Budget | None = None, **extra) -> PlanConfig:
+def ladder_plan(tmp_path: Path, trials: int = 30, budget: Budget | None = None, **extra) -> PlanConfig:
+    """A 4-rung ladder over two families: 30 trials = 16 search trials (4 per rung) + 14 measurements."""
     return PlanConfig(
         budget=budget or Budget(flops=2.4e7, batch_size=8),
         data=SMALL_DATA,
@@ -324,7 +325,7 @@ def test_cli_ctrl_c_during_a_ladder_exits_130_with_the_resume_command(tmp_path, 
     monkeypatch.setattr(plan_module, "run_plan", functools.partial(run_plan, search=fake.runner))
     out = tmp_path / "run"
     args = "--flops 2.4e7 --proxy-max-flops 1.5e6 --fidelity 1000 --families unimixing_lite --families wukong"
-    result = CliRunner().invoke(app, [*args.split(), "--trials", "16", "--out", str(out)])
+    result = CliRunner().invoke(app, [*args.split(), "--trials", "30", "--out", str(out)])
     assert result.exit_code == 130, result.output
     assert f"unimixer-plan --resume {out}" in result.stderr and "Traceback" not in result.output
     assert json.loads((out / "summary.json").read_text())["interrupted"] is True
@@ -461,7 +462,7 @@ def test_only_ok_rows_at_full_fidelity_within_every_budget_can_be_chosen(tmp_pat
 
 
 def test_plan_rungs_direct_and_ladder():
-    from unimixer_plan.plan import DIRECT_SEARCH_MAX_FLOPS, plan_rungs
+    from unimixer_plan.plan import DIRECT_SEARCH_MAX_FLOPS, plan_rungs, planned_measurements
     from unimixer_plan.scaling.ladder import LADDER_MIN_COST_LEVEL
     from unimixer_plan.search.rungs import Rung
     from unimixer_plan.search_spaces import load_spaces, smallest_config
@@ -483,16 +484,18 @@ def test_plan_rungs_direct_and_ladder():
     wide = rungs(config(Budget(params=1e5), top=1e12))
     assert wide == [Rung(0, None, DIRECT_SEARCH_MAX_FLOPS, "plan", 24, False, samples=1000)]
     assert rungs(config(Budget(flops=1.5e6)), available=600)[0].samples == 600  # a small file caps the rows
-    ladder = rungs(config(Budget(flops=2.4e7), trials=25))
+    ladder = rungs(config(Budget(flops=2.4e7), trials=39))
     budgets = [2.4e7 / 4**k for k in (5, 4, 3, 2)]
     assert ladder == [
         Rung(k + 1, b, b, f"rung-{k + 1}", n, False, (), LADDER_MIN_COST_LEVEL, samples=1000 * 2**k)
         for k, (b, n) in enumerate(zip(budgets, (7, 6, 6, 6), strict=True))
-    ]  # one study per rung over both families; --trials is the total, the cheapest rung takes the remainder
-    assert sum(r.trials for r in ladder) == 25
-    with pytest.raises(PlanError, match=r"^--trials 7: a ladder of 4 rungs over 2 families needs at least 8 "):
-        rungs(config(Budget(flops=2.4e7), trials=7))
-    capped = rungs(config(Budget(flops=2.4e7), trials=25), available=3000)
+    ]  # one study per rung over both families; the cheapest rung takes the remainder
+    # --trials is the total: 25 search trials and 2 x (4 + 3) measurements of the rungs' best shapes
+    assert sum(r.trials for r in ladder) + planned_measurements(ladder, spaces) == 39
+    with pytest.raises(PlanError, match=r"^--trials 21: a ladder of 4 rungs over 2 families needs at least 22: "):
+        rungs(config(Budget(flops=2.4e7), trials=21))
+    assert sum(r.trials for r in rungs(config(Budget(flops=2.4e7), trials=22))) == 8  # one per family and rung
+    capped = rungs(config(Budget(flops=2.4e7), trials=39), available=3000)
     assert [r.samples for r in capped] == [1000, 2000, 3000, 3000]
     bottom = 2 * analytic_cost(smallest_config(spaces, schema)).flops  # the ladder's lowest rung
     assert len(rungs(config(Budget(flops=66 * bottom), top=16.5 * bottom))) == 3
@@ -586,8 +589,8 @@ def test_a_ladder_without_full_fidelity_trials_chooses_nothing(tmp_path, no_repo
 
 
 def rising_ladder_plan(tmp_path: Path) -> PlanConfig:
-    """Five rungs (2.3e4 to 6e6 FLOPs/sample), two trials per (rung, family)."""
-    return replace(ladder_plan(tmp_path, trials=20, budget=Budget(flops=9.6e7, batch_size=8)), proxy_max_flops=6e6)
+    """Five rungs (2.3e4 to 6e6 FLOPs/sample), two search trials per (rung, family) and 18 measurements."""
+    return replace(ladder_plan(tmp_path, trials=38, budget=Budget(flops=9.6e7, batch_size=8)), proxy_max_flops=6e6)
 
 
 def evidence_law(family: str, flops: float, samples: float, wukong_floor: float) -> float:
@@ -904,7 +907,7 @@ def test_cli_json_stdout_holds_only_the_json_whatever_the_search_prints(tmp_path
     runner = replace(scripted, run_rung=noisy_rung)
     monkeypatch.setattr(plan_module, "run_plan", functools.partial(run_plan, search=runner))
     args = "--flops 2.4e7 --proxy-max-flops 1.5e6 --fidelity 1000 --families unimixing_lite --families wukong"
-    result = CliRunner().invoke(app, [*args.split(), "--trials", "16", "--out", str(tmp_path / "run"), "--json"])
+    result = CliRunner().invoke(app, [*args.split(), "--trials", "30", "--out", str(tmp_path / "run"), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["mode"] == "ladder"
     assert "(raylet) A worker died" in result.stderr

@@ -89,3 +89,31 @@ def test_no_proposal_while_the_live_cluster_is_full_and_more_when_it_grows():
     assert search.suggest("b") is not None and search.suggest("c") is not None and search.suggest("d") is None
     search.on_trial_complete("a", _final(first, logloss=0.5))
     assert search.suggest("d") is not None
+
+
+def test_after_the_warm_starts_the_sampler_waits_for_their_results_instead_of_proposing_blind():
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    search = PlanSearch(
+        space=OneArchitecture(),
+        metric=["val_logloss", "flops"],
+        mode=["min", "min"],
+        sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=2),
+        points_to_evaluate=[{"cost_level": 0.5}, {"cost_level": 0.7}],
+        latency_budget=None,
+        capacity=lambda: 8,
+        model_after=2,
+    )
+    first, second = search.suggest("a"), search.suggest("b")  # the warm starts go out at once
+    assert first is not None and second is not None
+    assert [t.params["cost_level"] for t in search._ot_study.trials] == [0.5, 0.7]
+    assert search.suggest("c") is None  # slots free, but TPE would propose at random: wait
+    search.on_trial_complete("a", _final(first, logloss=0.5))
+    assert search.suggest("c") is None  # one of the two start-up results in
+    search.on_trial_complete("b", {"status": "failed"})  # a failed start-up trial reported too: never wait forever
+    assert search.suggest("c") is not None and search.suggest("d") is not None  # now they go out together
+
+
+def test_with_nothing_running_the_sampler_proposes_rather_than_wait():
+    search = _search()
+    search.model_after = 3
+    assert search.suggest("a") is not None  # nothing runs that could report: waiting would stall the search

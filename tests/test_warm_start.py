@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from unimixer_plan.run.trial_record import TrialRecord, TrialRole, TrialStatus
-from unimixer_plan.search.warm_start import middle_knobs, warm_start_points
+from unimixer_plan.search.warm_start import middle_knobs, recorded_proposals, warm_start_points
 from unimixer_plan.search_spaces import IntRange, load_spaces
 
 SPACES = {f: s for f, s in load_spaces().items() if f in ("unimixing_lite", "wukong")}
@@ -58,3 +58,27 @@ def test_a_recorded_knob_outside_today_s_space_falls_back_to_the_middle():
     (point,) = warm_start_points([row(0, 1, "wukong", 0.5, rank=999)], 2, spaces)
     rank = SPACES["wukong"].knobs["rank"]
     assert isinstance(rank, IntRange) and point["wukong/rank"] == middle_knobs(SPACES["wukong"])["rank"]
+
+
+def test_a_shape_is_carried_as_proposed_not_as_a_low_budget_shrank_it(tmp_path):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = optuna.create_study(study_name="rung-1", storage=url, directions=["minimize", "minimize"])
+    proposed = {"family": "wukong", "wukong/n_tokens": 16, "wukong/depth": 4, "wukong/rank": 8, "cost_level": 1.0}
+    study.enqueue_trial(proposed)
+    trial = study.ask()
+    for name, value in proposed.items():
+        trial.suggest_categorical(name, [value])
+    study.tell(trial, [0.55, 1e4])
+    # rung 1's budget shrank it to the smallest knobs before it trained
+    shrunk = row(0, 1, "wukong", 0.55, n_tokens=4, depth=1, rank=2)
+    shrunk = TrialRecord(**{**shrunk.__dict__, "optuna_trial": trial.number})
+    proposals = recorded_proposals(url, {1: "rung-1", 2: "rung-2"})  # rung 2's study does not exist yet
+    assert proposals == {(1, 0): proposed}
+    (point,) = warm_start_points([shrunk], 2, {"wukong": SPACES["wukong"]}, proposals)
+    assert (point["wukong/n_tokens"], point["wukong/depth"], point["wukong/rank"]) == (16, 4, 8)
+    assert point["wukong/ffn_ratio"] == shrunk.ffn_ratio  # not among the proposed parameters: as it trained
+    (without,) = warm_start_points([shrunk], 2, {"wukong": SPACES["wukong"]})  # no study: as it trained
+    assert (without["wukong/n_tokens"], without["wukong/depth"]) == (4, 1)

@@ -159,9 +159,10 @@ def _search_config(
     space = CostAwareSpace(searched, limits, rung.ceiling_flops, data.schema, min_cost_level=rung.min_cost_level)
     latency_budget = plan.budget.latency_ms if rung.measure_latency else None
     ladder = rung.index > 0
+    start_up = startup_trials(rung, len(searched))
     sampler = optuna.samplers.TPESampler(
         seed=plan.seed + 1000 * attempt + rung.index,
-        n_startup_trials=startup_trials(rung, len(searched)),
+        n_startup_trials=start_up,
         constant_liar=True,  # trials running at once: each proposal avoids the others' pending points
     )
     search = PlanSearch(
@@ -174,6 +175,9 @@ def _search_config(
         points_to_evaluate=[dict(point) for point in rung.warm_start] or None,
         latency_budget=latency_budget,
         capacity=LiveCapacity(plan.cpus_per_trial, plan.gpus_per_trial),
+        # A ladder rung's TPE proposals wait for the warm starts' results (a direct search's random
+        # start-up needs none).
+        model_after=start_up if ladder else 0,
     )
     scheduler = ParetoASHA(
         time_attr="epoch",

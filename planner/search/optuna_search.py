@@ -36,11 +36,13 @@ class PlanSearch(OptunaSearch):
         *args: Any,
         latency_budget: float | None,
         capacity: Callable[[], int] | None = None,
+        model_after: int = 0,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.latency_budget = latency_budget
         self.capacity = capacity  # trials that may run at once now (None: as many as Tune starts)
+        self.model_after = model_after  # the sampler's start-up: trials that must report before it proposes
         self.running: set[str] = set()
         self.trained: dict[str, dict[str, Any]] = {}  # model config (JSON) -> its final result
         self.duplicates = 0
@@ -50,10 +52,25 @@ class PlanSearch(OptunaSearch):
         waiting for resources would be made without the results that finish meanwhile."""
         if self.capacity is not None and len(self.running) >= self.capacity():
             return None
+        if self.running and self.waiting_for_start_up():
+            return None
         config = self._propose(trial_id)
         if config is not None:
             self.running.add(trial_id)
         return config
+
+    def waiting_for_start_up(self) -> bool:
+        """True while the next proposal would be the sampler's own before ``model_after`` trials have
+        reported. TPE proposes at random until its start-up trials have finished, and a cluster with a
+        slot for every trial would propose a whole rung at once: blind. The enqueued warm starts go
+        first; the rest wait for their results (and never wait on nothing: only while a trial runs)."""
+        if self.model_after <= 0:
+            return False
+        trials = self._ot_study.get_trials(deepcopy=False)
+        if any(t.state is TrialState.WAITING for t in trials):  # an enqueued warm start is next: no model needed
+            return False
+        finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL) for t in trials)
+        return finished < self.model_after
 
     def _propose(self, trial_id: str) -> dict | None:
         for _ in range(MAX_DUPLICATE_DRAWS):

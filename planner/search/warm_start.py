@@ -8,6 +8,11 @@ its width is solved again for this rung's budget), or, on the first rung, the mi
 range. They are proposed at the top of the rung's budget (cost level 1), where the law wants its
 points. A family that already has a search trial on the rung (``--resume``) gets none.
 
+A shape is carried as it was proposed, not as it trained: a low rung's budget shrinks a proposal's
+knobs to fit (``search_spaces.cost_aware.repair``), and carrying the shrunken knobs would keep every
+family at its smallest shape on every rung; the proposal is shrunk again only where the new budget
+needs it. Its recorded knobs stand in when the proposal is not known (no Optuna study, a scripted run).
+
 The points are Optuna parameters (``search_spaces.CostAwareSpace``'s names), enqueued before TPE's
 own proposals. Plain Python, no Ray.
 """
@@ -15,6 +20,7 @@ own proposals. Plain Python, no Ray.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from unimixer_plan.run.trial_record import TrialRecord
@@ -51,8 +57,14 @@ def in_domain(space: FamilySpace, knob: str, value: int) -> bool:
     return domain.low <= value <= domain.high if isinstance(domain, IntRange) else value in domain
 
 
-def warm_start_points(rows: list[TrialRecord], rung: int, spaces: dict[str, FamilySpace]) -> tuple[dict[str, Any], ...]:
-    """The Optuna parameters rung ``rung`` tries first: one per family without a search trial on it yet."""
+def warm_start_points(
+    rows: list[TrialRecord],
+    rung: int,
+    spaces: dict[str, FamilySpace],
+    proposals: Mapping[tuple[int, int], Mapping[str, Any]] | None = None,
+) -> tuple[dict[str, Any], ...]:
+    """The Optuna parameters rung ``rung`` tries first: one per family without a search trial on it yet.
+    ``proposals``: (rung, Optuna trial number) -> the parameters that trial was proposed with."""
     points = []
     for family in sorted(spaces):
         if any(r.family == family and r.is_search and r.rung == rung for r in rows):
@@ -60,15 +72,27 @@ def warm_start_points(rows: list[TrialRecord], rung: int, spaces: dict[str, Fami
         space = spaces[family]
         knobs = middle_knobs(space)
         source = best_below(rows, family, rung)
-        if source is not None:  # a recorded knob outside today's space (an edited space file) keeps the middle
-            knobs |= {
-                k: int(v)
-                for k, v in source.knobs.items()
-                if k in space.knobs and v is not None and in_domain(space, k, int(v))
-            }
+        if source is not None:  # a knob outside today's space (an edited space file) keeps the middle
+            proposed = (proposals or {}).get((source.rung, source.optuna_trial), {})
+            carried = {k: proposed.get(f"{family}/{k}", source.knobs.get(k)) for k in space.knobs}
+            knobs |= {k: int(v) for k, v in carried.items() if v is not None and in_domain(space, k, int(v))}
         points.append(
             {"family": family}
             | {f"{family}/{knob}": value for knob, value in knobs.items()}
             | {"cost_level": WARM_START_COST_LEVEL}
         )
     return tuple(points)
+
+
+def recorded_proposals(optuna_url: str, studies: Mapping[int, str]) -> dict[tuple[int, int], dict[str, Any]]:
+    """(rung, trial number) -> proposed parameters, from the rungs' Optuna studies in ``optuna_url``."""
+    import optuna  # only where a plan reads its study back
+
+    found: dict[tuple[int, int], dict[str, Any]] = {}
+    for rung, name in studies.items():
+        try:
+            study = optuna.load_study(study_name=name, storage=optuna_url)
+        except KeyError:  # not started yet
+            continue
+        found |= {(rung, t.number): dict(t.params) for t in study.get_trials(deepcopy=False)}
+    return found
