@@ -311,3 +311,19 @@ def test_a_ladder_rung_models_after_its_warm_start_and_a_direct_search_keeps_opt
     direct = Rung(0, 1e5, 1e5, "plan", 24, False)
     assert startup_trials(ladder_rung, 3) == 3  # its first 3 trials are the families' carried-over shapes
     assert startup_trials(direct, 3) == DIRECT_STARTUP_TRIALS == 10
+
+
+def test_a_retried_trial_keeps_the_start_of_its_first_attempt(tmp_path, monkeypatch):
+    from unimixer_plan.run.folder import RunFolder
+    from unimixer_plan.search import driver
+
+    folder = RunFolder(tmp_path)
+    recorder = driver.TrialRecorder(folder, on_row=lambda record: None)
+    clock = iter(["2026-12-05T10:00:00.000+00:00", "2026-12-05T10:00:30.000+00:00", "2026-12-05T10:01:00.000+00:00"])
+    monkeypatch.setattr(driver, "utc_timestamp", lambda: next(clock))
+    trial = SimpleNamespace(trial_id="t0", config={"rung": 0}, last_result={"status": "failed", "epoch": 0})
+    recorder.on_trial_start(0, [], trial)
+    recorder.on_trial_start(0, [], trial)  # its worker died; Tune starts it again
+    recorder.on_trial_complete(0, [], trial)
+    (row,) = folder.load_trials()
+    assert (row.started, row.ended) == ("2026-12-05T10:00:00.000+00:00", "2026-12-05T10:01:00.000+00:00")
