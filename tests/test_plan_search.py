@@ -117,3 +117,36 @@ def test_with_nothing_running_the_sampler_proposes_rather_than_wait():
     search = _search()
     search.model_after = 3
     assert search.suggest("a") is not None  # nothing runs that could report: waiting would stall the search
+
+
+class TwoFamilies:
+    """A define-by-run space over two families, each with its own knob (as CostAwareSpace names them)."""
+
+    def __call__(self, trial):
+        family = trial.suggest_categorical("family", ["rankmixer", "wukong"])
+        depth = trial.suggest_int(f"{family}/depth", 1, 6)
+        trial.set_constraint("flops", -1.0)
+        trial.set_constraint("params", -1.0)
+        model = {"family": family, "depth": depth, "d_model": 8 * trial.number + 8}  # every trial its own model
+        return {"model": model, "feasible": True, "trial_number": trial.number}
+
+
+def test_on_a_ladder_rung_each_family_gets_an_equal_share_and_tpe_picks_its_knobs():
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    search = PlanSearch(
+        space=TwoFamilies(),
+        metric=["val_logloss", "flops"],
+        mode=["min", "min"],
+        sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=2),
+        points_to_evaluate=[{"family": "rankmixer", "rankmixer/depth": 3}, {"family": "wukong", "wukong/depth": 3}],
+        latency_budget=None,
+        balance_families=("rankmixer", "wukong"),
+    )
+    for k in range(10):
+        config = search.suggest(f"t{k}")
+        # wukong far better: an unbalanced TPE would give it nearly every trial
+        loss = 0.45 if config["model"]["family"] == "wukong" else 0.60
+        search.on_trial_complete(f"t{k}", {**_final(config, logloss=loss), "flops": 1000.0 + k})
+    families = [t.params["family"] for t in search._ot_study.trials]
+    assert families.count("rankmixer") == families.count("wukong") == 5
+    assert {t.params.get("wukong/depth") for t in search._ot_study.trials if t.params["family"] == "wukong"} != {3}

@@ -178,6 +178,7 @@ def _search_config(
         # A ladder rung's TPE proposals wait for the warm starts' results (a direct search's random
         # start-up needs none).
         model_after=start_up if ladder else 0,
+        balance_families=tuple(sorted(searched)) if ladder else (),
     )
     scheduler = ParetoASHA(
         time_attr="epoch",

@@ -37,12 +37,14 @@ class PlanSearch(OptunaSearch):
         latency_budget: float | None,
         capacity: Callable[[], int] | None = None,
         model_after: int = 0,
+        balance_families: tuple[str, ...] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.latency_budget = latency_budget
         self.capacity = capacity  # trials that may run at once now (None: as many as Tune starts)
         self.model_after = model_after  # the sampler's start-up: trials that must report before it proposes
+        self.balance_families = balance_families  # on a ladder rung: every family of its study
         self.running: set[str] = set()
         self.trained: dict[str, dict[str, Any]] = {}  # model config (JSON) -> its final result
         self.duplicates = 0
@@ -72,8 +74,28 @@ class PlanSearch(OptunaSearch):
         finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL) for t in trials)
         return finished < self.model_after
 
+    def next_family(self) -> str | None:
+        """With ``balance_families`` (a ladder rung, where every family needs its own scaling point), the
+        family the sampler's next proposal is for: the one with the fewest trials in the study, so each
+        family gets an equal share of the rung and TPE chooses its knobs and cost level. None when an
+        enqueued warm start is next, or without balancing. On a ladder benchmark, letting TPE choose
+        the family too left the families it did not favour with one trial per rung."""
+        if not self.balance_families:
+            return None
+        trials = self._ot_study.get_trials(deepcopy=False)
+        if any(t.state is TrialState.WAITING for t in trials):
+            return None
+        counts = {family: 0 for family in self.balance_families}
+        for t in trials:
+            if t.params.get("family") in counts:
+                counts[t.params["family"]] += 1
+        return min(sorted(counts), key=lambda family: counts[family])
+
     def _propose(self, trial_id: str) -> dict | None:
         for _ in range(MAX_DUPLICATE_DRAWS):
+            family = self.next_family()
+            if family is not None:
+                self._ot_study.enqueue_trial({"family": family}, skip_if_exists=False)
             config = super().suggest(trial_id)
             known = self.trained.get(model_key(config)) if config else None
             if known is None or self.duplicates >= self.repeat_allowance():
