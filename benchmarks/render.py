@@ -38,6 +38,7 @@ TITLES = {
     "cost": "The cost model: analytic against fvcore",
     "plan": "The default plan end to end",
     "prediction": "Predictions checked by training the predicted model",
+    "ladder_search": "The ladder's search: one study per rung with warm starts, against per-family random studies",
 }
 
 
@@ -197,6 +198,38 @@ def prediction_figures(result: dict[str, Any]) -> list[go.Figure]:
     return [fig]
 
 
+def ladder_search_series(result: dict[str, Any], key: str) -> dict[str, tuple[list[int], list[float], list[float]]]:
+    """Per layout: rung indices, the mean over seeds of ``key`` (a rung's number) and its sd."""
+    series = {}
+    for layout in ("joint", "per-family"):
+        rungs, means, sds = [], [], []
+        for rung in result["rungs"]:
+            values = [seed[layout]["rungs"][str(rung["index"])][key] for seed in result["seeds"]]
+            values = [v for v in values if v == v]  # NaN: a rung without a complete trial
+            if values:
+                mean = sum(values) / len(values)
+                rungs.append(rung["index"])
+                means.append(mean)
+                sds.append((sum((v - mean) ** 2 for v in values) / max(1, len(values) - 1)) ** 0.5)
+        series[layout] = (rungs, means, sds)
+    return series
+
+
+def ladder_search_figures(result: dict[str, Any]) -> list[go.Figure]:
+    figures = []
+    for key, title in (("hypervolume", "Hypervolume per rung"), ("best", "Best validation logloss per rung")):
+        fig = go.Figure()
+        for colour, (layout, (rungs, means, sds)) in zip(
+            COLOURS, ladder_search_series(result, key).items(), strict=False
+        ):
+            fig.add_trace(
+                go.Scatter(x=rungs, y=means, error_y={"type": "data", "array": sds}, name=layout, line_color=colour)
+            )
+        fig.update_layout(title=f"{title} (mean ± sd over seeds)", xaxis_title="rung", yaxis_title=key)
+        figures.append(fig)
+    return figures
+
+
 FIGURES: dict[str, Callable[[dict[str, Any]], list[go.Figure]]] = {
     "search": search_figures,
     "throughput": throughput_figures,
@@ -205,6 +238,7 @@ FIGURES: dict[str, Callable[[dict[str, Any]], list[go.Figure]]] = {
     "cost": lambda result: [],  # its table says it all
     "plan": lambda result: [],
     "prediction": prediction_figures,
+    "ladder_search": ladder_search_figures,
 }
 
 

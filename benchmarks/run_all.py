@@ -25,6 +25,7 @@ BENCHMARKS = {
     "overhead": ("overhead_bench.py", ["--trials", "1000"], ["--trials", "100"]),
     "families": ("families_bench.py", [], ["--seeds", "1", "--families", "rankmixer", "unimixing_lite"]),
     "cost": ("cost_bench.py", [], ["--configs", "5"]),
+    "ladder_search": ("ladder_search_bench.py", [], ["--seeds", "1"]),  # about 25 minutes
     "plan": ("ladder_bench.py", [], []),  # the default plan, synthetic and real: about 25 minutes
     "prediction": ("prediction_bench.py", [], None),  # 6 plans and 6 trainings: about an hour; not --quick
 }
