@@ -216,7 +216,7 @@ def ladder_script(rung, k):
 
 
 def test_a_ladder_s_summary_round_trips_finished_and_interrupted(tmp_path, scripted_plan):
-    plan = plan_config(tmp_path, 2.4e7, 8, proxy_max_flops=1.5e6)
+    plan = plan_config(tmp_path, 2.4e7, 15, proxy_max_flops=1.5e6)  # 8 search trials, 7 measurements
     interrupted = run_plan(plan, search=ScriptedSearch(ladder_script, interrupt_after=3).runner).summary
     assert interrupted.interrupted and interrupted.mode == "ladder" and interrupted.rungs is None
     assert_round_trips(interrupted, Path(plan.out))
