@@ -32,6 +32,10 @@ CLUSTER_ENV = {
 }
 
 
+# The worker node mounts a private /tmp: an environment installed under /tmp would vanish from its view.
+ENVIRONMENT_UNDER_TMP = Path(sys.prefix).resolve().is_relative_to("/tmp")
+
+
 def can_unshare_mounts() -> bool:
     return shutil.which("unshare") is not None and subprocess.run(["unshare", "--mount", "true"]).returncode == 0
 
@@ -87,6 +91,7 @@ def wait_for(condition, what: str, seconds: int = 60) -> None:
 @pytest.mark.slow
 @pytest.mark.cluster
 @pytest.mark.skipif(not can_unshare_mounts(), reason="needs `unshare --mount` (root or user namespaces)")
+@pytest.mark.skipif(ENVIRONMENT_UNDER_TMP, reason="the worker's private /tmp would hide this environment (under /tmp)")
 def test_a_plan_on_a_head_and_a_worker_that_cannot_see_the_run_folder_trains_every_trial_on_the_worker(tmp_path):
     port = 20000 + os.getpid() % 20000
     address = f"127.0.0.1:{port}"
