@@ -18,14 +18,15 @@ class OneArchitecture:
         return {"model": {"family": "rankmixer", "d_model": 8}, "feasible": True, "trial_number": trial.number}
 
 
-def _search() -> PlanSearch:
+def _search(space=None, startup: int = 10, **options) -> PlanSearch:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return PlanSearch(
-        space=OneArchitecture(),
+        space=space or OneArchitecture(),
         metric=["val_logloss", "flops"],
         mode=["min", "min"],
-        sampler=optuna.samplers.TPESampler(seed=0),
+        sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=startup),
         latency_budget=None,
+        **options,
     )
 
 
@@ -92,14 +93,9 @@ def test_no_proposal_while_the_live_cluster_is_full_and_more_when_it_grows():
 
 
 def test_after_the_warm_starts_the_sampler_waits_for_their_results_instead_of_proposing_blind():
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    search = PlanSearch(
-        space=OneArchitecture(),
-        metric=["val_logloss", "flops"],
-        mode=["min", "min"],
-        sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=2),
+    search = _search(
+        startup=2,
         points_to_evaluate=[{"cost_level": 0.5}, {"cost_level": 0.7}],
-        latency_budget=None,
         capacity=lambda: 8,
         model_after=2,
     )
@@ -132,14 +128,10 @@ class TwoFamilies:
 
 
 def test_on_a_ladder_rung_each_family_gets_an_equal_share_and_tpe_picks_its_knobs():
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    search = PlanSearch(
-        space=TwoFamilies(),
-        metric=["val_logloss", "flops"],
-        mode=["min", "min"],
-        sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=2),
+    search = _search(
+        TwoFamilies(),
+        startup=2,
         points_to_evaluate=[{"family": "rankmixer", "rankmixer/depth": 3}, {"family": "wukong", "wukong/depth": 3}],
-        latency_budget=None,
         balance_families=("rankmixer", "wukong"),
     )
     for k in range(10):

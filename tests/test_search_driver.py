@@ -327,3 +327,28 @@ def test_a_retried_trial_keeps_the_start_of_its_first_attempt(tmp_path, monkeypa
     recorder.on_trial_complete(0, [], trial)
     (row,) = folder.load_trials()
     assert (row.started, row.ended) == ("2026-12-05T10:00:00.000+00:00", "2026-12-05T10:01:00.000+00:00")
+
+
+def test_a_ladder_rung_s_search_balances_families_waits_for_its_warm_starts_and_halves_within_families(tmp_path):
+    from fakes import cached_data
+    from unimixer_plan.data import DataSpec
+    from unimixer_plan.plan_config import Budget, PlanConfig
+    from unimixer_plan.run.folder import RunFolder
+    from unimixer_plan.search.driver import _search_config
+    from unimixer_plan.search.rungs import Rung
+    from unimixer_plan.search_spaces import load_spaces
+
+    data = cached_data(DataSpec(), 1000)
+    spaces = {f: s for f, s in load_spaces().items() if f in ("rankmixer", "wukong")}
+    plan = PlanConfig(budget=Budget(flops=2.4e7), fidelity=1000)
+    folder = RunFolder(tmp_path)
+    start = ({"family": "rankmixer"}, {"family": "wukong"})
+    for rung, ladder in (
+        (Rung(2, 1e5, 1e5, "rung-2", 6, False, warm_start=start), True),
+        (Rung(0, 1e5, 1e5, "plan", 6, False), False),
+    ):
+        _, config = _search_config(plan, folder, data, spaces, rung, 0, {"rung": rung.index})
+        search = config.search_alg
+        assert config.scheduler.group_by_family is ladder
+        assert search.model_after == (2 if ladder else 0)
+        assert search.balance_families == (("rankmixer", "wukong") if ladder else ())
